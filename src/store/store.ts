@@ -1,0 +1,215 @@
+/**
+ * The storage port. The core (api, pipeline, dispatch, webhooks, inbound) depends only on this file;
+ * store/sqlite and store/postgres implement it, and only the composition root (src/app.ts) picks one.
+ * Both implementations pass the same contract suite (src/store/contract/).
+ *
+ * Rules every implementation keeps:
+ * - Each method is atomic: it either fully applies or not at all.
+ * - Times are epoch milliseconds passed in by the caller (no clock inside the store).
+ * - Status changes are compare-and-set (`transition`), so a status never moves backwards even with
+ *   several processes writing.
+ */
+import type { MessageEvent, MessageRecord, MessageStatus, NewEvent, SubmitState } from '../domain/message.ts';
+
+export interface StoreCapabilities {
+  /** Engine name, shown by `switchboard doctor`. */
+  readonly name: 'sqlite' | 'postgres';
+  /** Several Switchboard processes may share this store (claims lock rows across processes). */
+  readonly multiInstance: boolean;
+}
+
+export interface ApiKeyRecord {
+  id: string;
+  name: string;
+  /** sha256 hex of the full token; the token itself is never stored. */
+  hash: string;
+  /** First characters of the token, for display. */
+  prefix: string;
+  scopes: string[];
+  /** Provider account this key sends through by default (config routing may also decide). */
+  account: string | null;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export type InsertOutcome = { inserted: true; message: MessageRecord } | { inserted: false; existing: MessageRecord };
+
+export interface MessageCursor {
+  createdAt: number;
+  id: string;
+}
+
+export interface MessageQuery {
+  status?: MessageStatus;
+  to?: string;
+  /** createdAt >= since */
+  since?: number;
+  /** createdAt < until */
+  until?: number;
+  keyId?: string;
+  limit: number;
+  /** Continue after this position (newest first: createdAt desc, id desc). */
+  cursor?: MessageCursor | null;
+}
+
+export type MessagePatch = Partial<
+  Pick<
+    MessageRecord,
+    | 'status'
+    | 'submitState'
+    | 'providerMessageId'
+    | 'providerStatus'
+    | 'errorCode'
+    | 'errorMessage'
+    | 'attempts'
+    | 'nextAttemptAt'
+    | 'leaseOwner'
+    | 'leaseExpiresAt'
+    | 'submittedAt'
+    | 'completedAt'
+    | 'body'
+  >
+>;
+
+export interface TransitionRequest {
+  id: string;
+  /** Apply only if the current status is one of these. */
+  from: readonly MessageStatus[];
+  /** When set, apply only if the current submitState is one of these. */
+  submitStates?: readonly SubmitState[];
+  /** When set, apply only if this owner holds the lease. */
+  leaseOwner?: string;
+  /** Fields to set; `updatedAt` is set to `now`. */
+  patch: MessagePatch;
+  now: number;
+  /** Appended in the same transaction, only when the update applies. */
+  event?: NewEvent;
+}
+
+export interface ClaimRequest {
+  now: number;
+  /** Identifies the claiming dispatcher (instance id). */
+  owner: string;
+  leaseMs: number;
+  /** At most this many messages in total. */
+  max: number;
+  /** Rate window length in ms (1000 plus a safety margin). */
+  windowMs: number;
+  /** Segments allowed per window for a sender key (`${account}:${from}`); `defaultMps` otherwise. */
+  rates: ReadonlyMap<string, number>;
+  defaultMps: number;
+}
+
+export interface ClaimResult {
+  /** Claimed messages: now `sending`, submitState `in_flight`, attempts + 1, lease held by `owner`, event `submit_started` appended. */
+  claimed: MessageRecord[];
+  /** Earliest time more queued work may become claimable (next due message or a rate window opening); null when nothing is queued. */
+  wakeAt: number | null;
+}
+
+export interface StaleClaimRequest {
+  now: number;
+  owner: string;
+  leaseMs: number;
+  max: number;
+}
+
+export interface WebhookReceipt {
+  provider: string;
+  /** "status" | "inbound" | … */
+  kind: string;
+  /** Unique per logical delivery (e.g. "twilio:status:SM…:delivered"); a second receipt with the same key is a duplicate. */
+  dedupeKey: string;
+  receivedAt: number;
+  url: string;
+  headers: Record<string, string>;
+  rawBody: string;
+  signatureValid: boolean;
+}
+
+export interface InboundRecord {
+  id: string;
+  provider: string;
+  account: string;
+  providerMessageId: string;
+  from: string;
+  to: string;
+  body: string;
+  numMedia: number;
+  mediaUrls: string[];
+  /** Provider-side keyword handling (Twilio OptOutType), if any. */
+  providerKeyword: string | null;
+  receivedAt: number;
+}
+
+export interface InboundQuery {
+  from?: string;
+  to?: string;
+  limit: number;
+  cursor?: MessageCursor | null;
+}
+
+export interface Store {
+  readonly capabilities: StoreCapabilities;
+
+  /** Apply pending migrations; returns the names applied now. */
+  migrate(): Promise<string[]>;
+  /** Names of migrations already applied, in order. */
+  appliedMigrations(): Promise<string[]>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+
+  // ---- API keys
+  createApiKey(key: ApiKeyRecord): Promise<void>;
+  findApiKeyByHash(hash: string): Promise<ApiKeyRecord | null>;
+  listApiKeys(): Promise<ApiKeyRecord[]>;
+  /** Revoke by id or name; false if none active matched. */
+  revokeApiKey(idOrName: string, now: number): Promise<boolean>;
+  countApiKeys(): Promise<number>;
+
+  // ---- messages
+  /**
+   * Insert each message with its events, atomically per item. A message whose (keyId, idempotencyKey)
+   * already exists is not inserted; the existing one is returned instead.
+   */
+  insertMessages(items: { message: MessageRecord; events: NewEvent[] }[]): Promise<InsertOutcome[]>;
+  getMessage(id: string): Promise<MessageRecord | null>;
+  findByIdempotencyKey(keyId: string, idempotencyKey: string): Promise<MessageRecord | null>;
+  findByProviderId(provider: string, providerMessageId: string): Promise<MessageRecord | null>;
+  listMessages(q: MessageQuery): Promise<{ items: MessageRecord[]; nextCursor: MessageCursor | null }>;
+  listEvents(messageId: string): Promise<MessageEvent[]>;
+  appendEvent(event: NewEvent): Promise<void>;
+  /** Compare-and-set update; returns the updated record, or null when the conditions did not hold. */
+  transition(req: TransitionRequest): Promise<MessageRecord | null>;
+  /** Counts per status (for health and metrics). */
+  countByStatus(): Promise<Record<MessageStatus, number>>;
+
+  // ---- dispatch
+  /**
+   * Claim queued messages that are due (nextAttemptAt <= now, expiresAt > now), highest priority first,
+   * then oldest, per sender, never exceeding a sender's segments per window (see dispatch/rate-limit.ts).
+   * Within a sender, strict priority: if the head does not fit the window, nothing behind it is taken.
+   */
+  claimDue(req: ClaimRequest): Promise<ClaimResult>;
+  /** Expire queued messages whose expiresAt <= now (status `expired`, event appended). Returns them. */
+  expireDue(now: number, max: number): Promise<MessageRecord[]>;
+  /**
+   * Take over `sending` messages that need reconciling: submitState `in_flight` whose lease expired
+   * (a dispatcher died mid-submit), or `ambiguous` with nextAttemptAt <= now and no live lease.
+   * Sets the lease to `owner`; does not change status or submitState.
+   */
+  claimStale(req: StaleClaimRequest): Promise<MessageRecord[]>;
+  /** On graceful shutdown: drop this owner's leases on messages not yet in flight. Returns how many. */
+  releaseLeases(owner: string, now: number): Promise<number>;
+
+  // ---- webhooks and inbound
+  /** Keep a raw webhook; `duplicate` is true if the dedupeKey was seen before (the raw body is still kept). */
+  recordWebhook(receipt: WebhookReceipt): Promise<{ id: number; duplicate: boolean }>;
+  /** Insert an inbound message; duplicate (same provider + providerMessageId) is not inserted. */
+  insertInbound(record: InboundRecord): Promise<{ duplicate: boolean }>;
+  listInbound(q: InboundQuery): Promise<{ items: InboundRecord[]; nextCursor: MessageCursor | null }>;
+
+  // ---- small key/value settings (e.g. whether the first-start dev key was created)
+  getMeta(key: string): Promise<string | null>;
+  setMeta(key: string, value: string): Promise<void>;
+}
