@@ -1,0 +1,529 @@
+/**
+ * The dispatch engine: moves queued messages to the provider, durably, through the store port.
+ *
+ * One round (`runOnce`):
+ *   1. `expireDue`   — queued messages past `expiresAt` become `expired` (never submitted late).
+ *   2. `claimStale`  — in-flight submits whose lease expired (a dispatcher died) and ambiguous submits that are
+ *                      due are looked up at the provider before anything is re-sent (reconcile).
+ *   3. `claimDue`    — due queued messages, priority first, within each sender's rate window, up to the free
+ *                      concurrency slots; each is submitted and its outcome recorded with a compare-and-set.
+ *
+ * The loop (`start`) runs rounds and sleeps until the store's `wakeAt`, `idlePollMs`, or `wake()`.
+ * Every `now` comes from the injected clock; rules are documented in docs/reference/dispatch.md.
+ */
+import type { Clock } from '../domain/clock.ts';
+import { isTerminal, type MessageRecord, type MessageStatus, type SubmitState } from '../domain/message.ts';
+import type { DispatchConfig } from '../config/schema.ts';
+import { ProviderError, type LookupResult, type ProviderAdapter, type SendResult } from '../providers/provider.ts';
+import type { Store } from '../store/store.ts';
+import { nextRetryDelay } from './backoff.ts';
+
+type LogFn = (obj: Record<string, unknown>, msg?: string) => void;
+export interface DispatchLogger {
+  debug: LogFn;
+  info: LogFn;
+  warn: LogFn;
+  error: LogFn;
+}
+
+export interface DispatcherDeps {
+  store: Store;
+  /** Provider adapters by account name. */
+  adapters: ReadonlyMap<string, ProviderAdapter>;
+  clock: Clock;
+  config: DispatchConfig;
+  /** senderKey(account, from) → segments per second. */
+  rates: ReadonlyMap<string, number>;
+  defaultMps: number;
+  /** Lease owner id of this dispatcher (unique per process). */
+  owner: string;
+  log?: DispatchLogger;
+  random?: () => number;
+  hooks?: { onSubmitted?(m: MessageRecord): void; onFinal?(m: MessageRecord): void };
+}
+
+export interface RoundResult {
+  claimed: number;
+  expired: number;
+  reconciled: number;
+  /** Earliest time more work may become claimable (store's answer); null when nothing is queued. */
+  wakeAt: number | null;
+}
+
+/** Provider statuses that say more than "sending" (the message left the provider or ended). */
+const BEYOND_SENDING: readonly MessageStatus[] = ['sent', 'delivered', 'undelivered', 'failed'];
+/** Max messages expired per round (the rest next round). */
+const EXPIRE_BATCH = 500;
+/** Shortest sleep after a round that found nothing to do, so a stale `wakeAt` cannot spin the loop. */
+const MIN_IDLE_SLEEP_MS = 5;
+
+const noop: LogFn = () => {};
+const silentLog: DispatchLogger = { debug: noop, info: noop, warn: noop, error: noop };
+
+export class Dispatcher {
+  private readonly store: Store;
+  private readonly adapters: ReadonlyMap<string, ProviderAdapter>;
+  private readonly clock: Clock;
+  private readonly config: DispatchConfig;
+  private readonly rates: ReadonlyMap<string, number>;
+  private readonly defaultMps: number;
+  private readonly owner: string;
+  private readonly log: DispatchLogger;
+  private readonly random: () => number;
+  private readonly hooks: NonNullable<DispatcherDeps['hooks']>;
+
+  /** Submits on the wire (promise per message id). */
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private running = false;
+  private loopDone: Promise<void> | null = null;
+  private sleepTimer: NodeJS.Timeout | null = null;
+  private sleepResolve: (() => void) | null = null;
+  /** wake() called while a round was running: run again right away. */
+  private wakePending = false;
+  /** The last round could not claim for lack of slots: a finished submit wakes the loop. */
+  private starved = false;
+
+  constructor(deps: DispatcherDeps) {
+    this.store = deps.store;
+    this.adapters = deps.adapters;
+    this.clock = deps.clock;
+    this.config = deps.config;
+    this.rates = deps.rates;
+    this.defaultMps = deps.defaultMps;
+    this.owner = deps.owner;
+    this.log = deps.log ?? silentLog;
+    this.random = deps.random ?? Math.random;
+    this.hooks = deps.hooks ?? {};
+  }
+
+  /** Submits currently on the wire. */
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loopDone = this.loop();
+  }
+
+  /** Stop claiming, wait for in-flight submits to be recorded, release this owner's remaining leases. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.interruptSleep();
+    if (this.loopDone) await this.loopDone;
+    this.loopDone = null;
+    await Promise.allSettled([...this.inFlight.values()]);
+    try {
+      const released = await this.store.releaseLeases(this.owner, this.clock.now());
+      if (released > 0) this.log.info({ owner: this.owner, released }, 'dispatcher released leases');
+    } catch (err) {
+      this.log.error({ err }, 'dispatcher could not release leases');
+    }
+  }
+
+  /** New work was accepted: run a round now instead of waiting for the next poll. */
+  wake(): void {
+    this.wakePending = true;
+    this.interruptSleep();
+  }
+
+  /** One full round; waits until every submit it started has been recorded. */
+  async runOnce(): Promise<RoundResult> {
+    const { result, submits } = await this.round();
+    await Promise.allSettled(submits);
+    return result;
+  }
+
+  // ---------------------------------------------------------------- loop
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      this.wakePending = false;
+      let delay = this.config.idlePollMs;
+      try {
+        const { result } = await this.round();
+        const now = this.clock.now();
+        if (this.starved) {
+          // Woken by a finished submit (or the poll) rather than spinning on work we cannot take yet.
+          delay = this.config.idlePollMs;
+        } else if (result.wakeAt !== null) {
+          delay = Math.min(delay, Math.max(0, result.wakeAt - now));
+        }
+        if (result.claimed === 0 && result.reconciled === 0 && result.expired === 0) delay = Math.max(delay, MIN_IDLE_SLEEP_MS);
+      } catch (err) {
+        this.log.error({ err }, 'dispatch round failed');
+      }
+      if (!this.running) break;
+      if (this.wakePending) continue;
+      await this.sleep(delay);
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.sleepResolve = resolve;
+      this.sleepTimer = setTimeout(() => this.interruptSleep(), ms);
+    });
+  }
+
+  private interruptSleep(): void {
+    if (this.sleepTimer) clearTimeout(this.sleepTimer);
+    this.sleepTimer = null;
+    const resolve = this.sleepResolve;
+    this.sleepResolve = null;
+    resolve?.();
+  }
+
+  // ---------------------------------------------------------------- round
+
+  private async round(): Promise<{ result: RoundResult; submits: Promise<void>[] }> {
+    const cfg = this.config;
+
+    // 1. expiry
+    const expired = await this.store.expireDue(this.clock.now(), EXPIRE_BATCH);
+    for (const m of expired) {
+      this.log.info({ messageId: m.id }, 'message expired before dispatch');
+      this.fireFinal(m);
+    }
+
+    // 2. reconcile stale in-flight and due ambiguous submits (lookup before any re-send)
+    const stale = await this.store.claimStale({ now: this.clock.now(), owner: this.owner, leaseMs: cfg.leaseMs, max: Math.max(1, cfg.concurrency) });
+    if (stale.length > 0) {
+      await Promise.allSettled(stale.map((m) => this.reconcile(m)));
+    }
+
+    // 3. claim due work within the rate windows, up to the free slots
+    const free = cfg.concurrency - this.inFlight.size;
+    let claimed: MessageRecord[] = [];
+    let wakeAt: number | null = null;
+    if (free > 0) {
+      this.starved = false;
+      const res = await this.store.claimDue({
+        now: this.clock.now(),
+        owner: this.owner,
+        leaseMs: cfg.leaseMs,
+        max: free,
+        windowMs: 1000 + cfg.rateWindowMarginMs,
+        rates: this.rates,
+        defaultMps: this.defaultMps,
+      });
+      claimed = res.claimed;
+      wakeAt = res.wakeAt;
+      if (claimed.length === free) this.starved = true;
+    } else {
+      this.starved = true;
+    }
+
+    const submits: Promise<void>[] = [];
+    for (const m of claimed) {
+      const p = this.submit(m).finally(() => {
+        this.inFlight.delete(m.id);
+        if (this.starved && this.running) this.wake();
+      });
+      this.inFlight.set(m.id, p);
+      submits.push(p);
+    }
+    return { result: { claimed: claimed.length, expired: expired.length, reconciled: stale.length, wakeAt }, submits };
+  }
+
+  // ---------------------------------------------------------------- submit
+
+  private async submit(m: MessageRecord): Promise<void> {
+    const adapter = this.adapters.get(m.account);
+    if (!adapter) {
+      await this.failNow(m, 'SB_NO_ADAPTER', `No provider adapter for account "${m.account}"`, { kind: 'permanent' });
+      return;
+    }
+    const validitySeconds = Math.min(36_000, Math.max(1, Math.ceil((m.expiresAt - this.clock.now()) / 1000)));
+    let result: SendResult;
+    try {
+      result = await adapter.send({ id: m.id, to: m.to, from: m.from, body: m.body, validitySeconds });
+    } catch (err) {
+      await this.onSubmitError(m, err);
+      return;
+    }
+    await this.onSubmitted(m, result);
+  }
+
+  private async onSubmitted(m: MessageRecord, r: SendResult): Promise<void> {
+    const now = this.clock.now();
+    const detail = { providerMessageId: r.providerMessageId, providerStatus: r.providerStatus, attempt: m.attempts };
+    const advanced = BEYOND_SENDING.includes(r.status);
+    const terminal = advanced && isTerminal(r.status);
+    let rec = await this.store.transition({
+      id: m.id,
+      from: ['sending'],
+      submitStates: ['in_flight'],
+      leaseOwner: this.owner,
+      patch: {
+        submitState: 'accepted',
+        providerMessageId: r.providerMessageId,
+        providerStatus: r.providerStatus,
+        ...(advanced ? { status: r.status } : {}),
+        ...(terminal ? { completedAt: now } : {}),
+        submittedAt: now,
+        leaseOwner: null,
+        leaseExpiresAt: null,
+      },
+      now,
+      event: { messageId: m.id, type: 'submitted', status: advanced ? r.status : 'sending', at: now, detail },
+    });
+    if (!rec) {
+      // A status callback got there first (status already past `sending`): keep its status, add our ids.
+      rec = await this.store.transition({
+        id: m.id,
+        from: BEYOND_SENDING,
+        patch: { submitState: 'accepted', providerMessageId: r.providerMessageId, submittedAt: now, leaseOwner: null, leaseExpiresAt: null },
+        now,
+        event: { messageId: m.id, type: 'submitted', status: null, at: now, detail: { ...detail, afterCallback: true } },
+      });
+    }
+    if (!rec) {
+      const cur = await this.store.getMessage(m.id);
+      this.log.warn(
+        { messageId: m.id, providerMessageId: r.providerMessageId, status: cur?.status, submitState: cur?.submitState, leaseOwner: cur?.leaseOwner },
+        'submit accepted by provider but the message changed hands; not recorded',
+      );
+      return;
+    }
+    this.log.debug({ messageId: m.id, providerMessageId: r.providerMessageId, attempt: m.attempts }, 'submitted');
+    this.fireSubmitted(rec);
+    if (isTerminal(rec.status)) this.fireFinal(rec);
+  }
+
+  private async onSubmitError(m: MessageRecord, err: unknown): Promise<void> {
+    const pe =
+      err instanceof ProviderError
+        ? err
+        : // An adapter bug or unknown failure: we cannot know whether it reached the provider.
+          new ProviderError('ambiguous', 'UNKNOWN', err instanceof Error ? err.message : String(err));
+    if (!(err instanceof ProviderError)) this.log.error({ err, messageId: m.id }, 'adapter threw a non-ProviderError; treating as ambiguous');
+    const now = this.clock.now();
+    const attempt = m.attempts;
+    const base = { kind: pe.kind, code: pe.code, message: pe.message, httpStatus: pe.httpStatus, attempt };
+
+    switch (pe.kind) {
+      case 'permanent':
+        await this.failNow(m, pe.code, pe.message, base);
+        return;
+      case 'ambiguous': {
+        const lookupAt = now + this.config.reconcileDelayMs;
+        const rec = await this.store.transition({
+          id: m.id,
+          from: ['sending'],
+          submitStates: ['in_flight'],
+          leaseOwner: this.owner,
+          patch: { submitState: 'ambiguous', nextAttemptAt: lookupAt, leaseOwner: null, leaseExpiresAt: null },
+          now,
+          event: { messageId: m.id, type: 'ambiguous', status: 'sending', at: now, detail: { ...base, lookupAt } },
+        });
+        if (!rec) this.lostLease(m, 'ambiguous');
+        else this.log.warn({ messageId: m.id, code: pe.code, lookupAt }, 'ambiguous submit; will look it up before any retry');
+        return;
+      }
+      case 'transient':
+      case 'rate_limited': {
+        if (attempt >= this.config.maxAttempts) {
+          await this.failNow(m, pe.code, pe.message, { ...base, reason: 'max_attempts' });
+          return;
+        }
+        const delay =
+          pe.kind === 'rate_limited' && pe.retryAfterMs !== null && pe.retryAfterMs > 0
+            ? pe.retryAfterMs
+            : nextRetryDelay(attempt, this.config.backoff, this.random);
+        const retryAt = now + delay;
+        const rec = await this.store.transition({
+          id: m.id,
+          from: ['sending'],
+          submitStates: ['in_flight'],
+          leaseOwner: this.owner,
+          patch: { status: 'queued', submitState: 'none', nextAttemptAt: retryAt, leaseOwner: null, leaseExpiresAt: null },
+          now,
+          event: { messageId: m.id, type: 'submit_failed', status: 'queued', at: now, detail: { ...base, retryAt } },
+        });
+        if (!rec) this.lostLease(m, 'submit_failed');
+        else this.log.info({ messageId: m.id, kind: pe.kind, code: pe.code, attempt, retryAt }, 'submit failed; retry scheduled');
+        return;
+      }
+    }
+  }
+
+  /** `sending`/in_flight → `failed`, keeping the provider's code. */
+  private async failNow(m: MessageRecord, code: string, message: string, detail: Record<string, unknown>): Promise<void> {
+    const now = this.clock.now();
+    const rec = await this.store.transition({
+      id: m.id,
+      from: ['sending'],
+      submitStates: ['in_flight'],
+      leaseOwner: this.owner,
+      patch: { status: 'failed', submitState: 'none', errorCode: code, errorMessage: message, leaseOwner: null, leaseExpiresAt: null, completedAt: now },
+      now,
+      event: { messageId: m.id, type: 'failed', status: 'failed', at: now, detail: { ...detail, code, message } },
+    });
+    if (!rec) {
+      this.lostLease(m, 'failed');
+      return;
+    }
+    this.log.warn({ messageId: m.id, code, message }, 'message failed');
+    this.fireFinal(rec);
+  }
+
+  // ---------------------------------------------------------------- reconcile
+
+  /**
+   * A submit whose outcome we do not know (lease expired mid-submit, or ambiguous): ask the provider.
+   * Found → accepted with its id; not found → queued again (re-sent once); lookup failed → stays ambiguous.
+   */
+  private async reconcile(m: MessageRecord): Promise<void> {
+    const adapter = this.adapters.get(m.account);
+    const events = await this.store.listEvents(m.id);
+    let since = m.createdAt;
+    let lookupFailures = 0;
+    for (const e of events) {
+      if (e.type === 'submit_started') {
+        since = e.at;
+        lookupFailures = 0;
+      } else if (e.type === 'ambiguous' && e.detail && e.detail.reason === 'lookup_failed') {
+        lookupFailures++;
+      }
+    }
+    const fromState: SubmitState[] = [m.submitState];
+
+    let found: LookupResult | null;
+    try {
+      if (!adapter) throw new ProviderError('transient', 'SB_NO_ADAPTER', `No provider adapter for account "${m.account}"`);
+      found = await adapter.lookup({ providerMessageId: m.providerMessageId, to: m.to, from: m.from, body: m.body, since });
+    } catch (err) {
+      const pe = err instanceof ProviderError ? err : null;
+      const now = this.clock.now();
+      const delay = Math.max(this.config.reconcileDelayMs, nextRetryDelay(lookupFailures + 1, this.config.backoff, this.random));
+      const lookupAt = now + delay;
+      const rec = await this.store.transition({
+        id: m.id,
+        from: ['sending'],
+        submitStates: fromState,
+        leaseOwner: this.owner,
+        patch: { submitState: 'ambiguous', nextAttemptAt: lookupAt, leaseOwner: null, leaseExpiresAt: null },
+        now,
+        event: {
+          messageId: m.id,
+          type: 'ambiguous',
+          status: 'sending',
+          at: now,
+          detail: { reason: 'lookup_failed', kind: pe?.kind ?? null, code: pe?.code ?? 'UNKNOWN', message: err instanceof Error ? err.message : String(err), lookupAt },
+        },
+      });
+      if (!rec) this.lostLease(m, 'lookup_failed');
+      else this.log.warn({ messageId: m.id, err, lookupAt }, 'lookup of an uncertain submit failed; will retry');
+      return;
+    }
+
+    const now = this.clock.now();
+    if (found) {
+      const advanced = BEYOND_SENDING.includes(found.status);
+      const terminal = advanced && isTerminal(found.status);
+      const detail = { found: true, providerMessageId: found.providerMessageId, providerStatus: found.providerStatus, attempt: m.attempts };
+      let rec = await this.store.transition({
+        id: m.id,
+        from: ['sending'],
+        submitStates: fromState,
+        leaseOwner: this.owner,
+        patch: {
+          submitState: 'accepted',
+          providerMessageId: found.providerMessageId,
+          providerStatus: found.providerStatus,
+          ...(advanced ? { status: found.status } : {}),
+          ...(terminal ? { completedAt: now } : {}),
+          ...(found.errorCode && advanced ? { errorCode: found.errorCode } : {}),
+          submittedAt: m.submittedAt ?? now,
+          leaseOwner: null,
+          leaseExpiresAt: null,
+        },
+        now,
+        event: { messageId: m.id, type: 'reconciled', status: advanced ? found.status : 'sending', at: now, detail },
+      });
+      if (!rec) {
+        rec = await this.store.transition({
+          id: m.id,
+          from: BEYOND_SENDING,
+          patch: { submitState: 'accepted', providerMessageId: found.providerMessageId, submittedAt: m.submittedAt ?? now, leaseOwner: null, leaseExpiresAt: null },
+          now,
+          event: { messageId: m.id, type: 'reconciled', status: null, at: now, detail: { ...detail, afterCallback: true } },
+        });
+      }
+      if (!rec) {
+        this.lostLease(m, 'reconciled');
+        return;
+      }
+      this.log.info({ messageId: m.id, providerMessageId: found.providerMessageId }, 'uncertain submit found at the provider');
+      this.fireSubmitted(rec);
+      if (isTerminal(rec.status)) this.fireFinal(rec);
+      return;
+    }
+
+    // Not at the provider: it never arrived. Send again (or expire / give up).
+    if (m.expiresAt <= now) {
+      const rec = await this.store.transition({
+        id: m.id,
+        from: ['sending'],
+        submitStates: fromState,
+        leaseOwner: this.owner,
+        patch: { status: 'expired', submitState: 'none', leaseOwner: null, leaseExpiresAt: null, completedAt: now },
+        now,
+        event: { messageId: m.id, type: 'expired', status: 'expired', at: now, detail: { found: false, reason: 'expired_before_resend' } },
+      });
+      if (rec) this.fireFinal(rec);
+      else this.lostLease(m, 'expired');
+      return;
+    }
+    if (m.attempts >= this.config.maxAttempts) {
+      const code = m.errorCode ?? 'SB_MAX_ATTEMPTS';
+      const rec = await this.store.transition({
+        id: m.id,
+        from: ['sending'],
+        submitStates: fromState,
+        leaseOwner: this.owner,
+        patch: { status: 'failed', submitState: 'none', errorCode: code, errorMessage: 'Not found at the provider after the last attempt', leaseOwner: null, leaseExpiresAt: null, completedAt: now },
+        now,
+        event: { messageId: m.id, type: 'failed', status: 'failed', at: now, detail: { found: false, reason: 'max_attempts', attempt: m.attempts, code } },
+      });
+      if (rec) this.fireFinal(rec);
+      else this.lostLease(m, 'failed');
+      return;
+    }
+    const rec = await this.store.transition({
+      id: m.id,
+      from: ['sending'],
+      submitStates: fromState,
+      leaseOwner: this.owner,
+      patch: { status: 'queued', submitState: 'none', nextAttemptAt: now, leaseOwner: null, leaseExpiresAt: null },
+      now,
+      event: { messageId: m.id, type: 'reconciled', status: 'queued', at: now, detail: { found: false, attempt: m.attempts } },
+    });
+    if (!rec) this.lostLease(m, 'reconciled');
+    else this.log.info({ messageId: m.id }, 'uncertain submit not found at the provider; queued to send again');
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private lostLease(m: MessageRecord, step: string): void {
+    this.log.warn({ messageId: m.id, step, owner: this.owner }, 'message changed under us (lease lost or status moved); outcome not recorded');
+  }
+
+  private fireSubmitted(m: MessageRecord): void {
+    try {
+      this.hooks.onSubmitted?.(m);
+    } catch (err) {
+      this.log.error({ err, messageId: m.id }, 'onSubmitted hook threw');
+    }
+  }
+
+  private fireFinal(m: MessageRecord): void {
+    try {
+      this.hooks.onFinal?.(m);
+    } catch (err) {
+      this.log.error({ err, messageId: m.id }, 'onFinal hook threw');
+    }
+  }
+}
