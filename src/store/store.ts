@@ -8,6 +8,7 @@
  * - Times are epoch milliseconds passed in by the caller (no clock inside the store).
  * - Status changes are compare-and-set (`transition`), so a status never moves backwards even with
  *   several processes writing.
+ * Storage layout, migrations and durability: docs/reference/storage.md; claim semantics: docs/reference/dispatch.md.
  */
 import type { MessageEvent, MessageRecord, MessageStatus, NewEvent, SubmitState } from '../domain/message.ts';
 
@@ -160,26 +161,36 @@ export interface Store {
   close(): Promise<void>;
 
   // ---- API keys
+  /** Rejects if the id or hash already exists. */
   createApiKey(key: ApiKeyRecord): Promise<void>;
+  /** Revoked keys are returned too (the caller checks `revokedAt`). */
   findApiKeyByHash(hash: string): Promise<ApiKeyRecord | null>;
+  /** All keys, revoked included, oldest first (createdAt, then id). */
   listApiKeys(): Promise<ApiKeyRecord[]>;
   /** Revoke by id or name; false if none active matched. */
   revokeApiKey(idOrName: string, now: number): Promise<boolean>;
+  /** All keys ever created, revoked included. */
   countApiKeys(): Promise<number>;
 
   // ---- messages
   /**
    * Insert each message with its events, atomically per item. A message whose (keyId, idempotencyKey)
-   * already exists is not inserted; the existing one is returned instead.
+   * already exists is not inserted; the existing one is returned instead (also for a duplicate earlier in the same
+   * batch). Outcomes are in input order. Implementations may apply the whole batch in one transaction (SQLite does).
    */
   insertMessages(items: { message: MessageRecord; events: NewEvent[] }[]): Promise<InsertOutcome[]>;
   getMessage(id: string): Promise<MessageRecord | null>;
   findByIdempotencyKey(keyId: string, idempotencyKey: string): Promise<MessageRecord | null>;
   findByProviderId(provider: string, providerMessageId: string): Promise<MessageRecord | null>;
+  /** Newest first (createdAt desc, id desc); `nextCursor` is null on the last page. */
   listMessages(q: MessageQuery): Promise<{ items: MessageRecord[]; nextCursor: MessageCursor | null }>;
   listEvents(messageId: string): Promise<MessageEvent[]>;
   appendEvent(event: NewEvent): Promise<void>;
-  /** Compare-and-set update; returns the updated record, or null when the conditions did not hold. */
+  /**
+   * Compare-and-set update; returns the updated record, or null when the conditions did not hold.
+   * Never backwards: when `patch.status` is set, it applies only from a current status that equals it or may move
+   * to it (`canTransition`), whatever `from` says. The event is appended only when the update applies.
+   */
   transition(req: TransitionRequest): Promise<MessageRecord | null>;
   /** Counts per status (for health and metrics). */
   countByStatus(): Promise<Record<MessageStatus, number>>;
@@ -187,19 +198,31 @@ export interface Store {
   // ---- dispatch
   /**
    * Claim queued messages that are due (nextAttemptAt <= now, expiresAt > now), highest priority first,
-   * then oldest, per sender, never exceeding a sender's segments per window (see dispatch/rate-limit.ts).
+   * then oldest (createdAt, then insertion order: FIFO), per sender, never exceeding a sender's segments per window (see dispatch/rate-limit.ts).
    * Within a sender, strict priority: if the head does not fit the window, nothing behind it is taken.
+   * Each claim books its segments in the sender's window (kept in the store, so it holds across dispatchers) and
+   * appends a `submit_started` event (status `sending`, detail `{ owner, attempt }`).
+   * `wakeAt`: the earliest of the next `nextAttemptAt` in the future, the time a blocked sender's head fits
+   * (rate-limit `reserve().retryAt`), and `now` when `max` stopped the claim with more due work left.
    */
   claimDue(req: ClaimRequest): Promise<ClaimResult>;
-  /** Expire queued messages whose expiresAt <= now (status `expired`, event appended). Returns them. */
+  /**
+   * Expire queued messages whose expiresAt <= now (status `expired`, completedAt = now, event `expired` with
+   * detail `{ reason: 'validity', expiresAt }`), oldest expiry first, at most `max`. Returns them.
+   */
   expireDue(now: number, max: number): Promise<MessageRecord[]>;
   /**
    * Take over `sending` messages that need reconciling: submitState `in_flight` whose lease expired
    * (a dispatcher died mid-submit), or `ambiguous` with nextAttemptAt <= now and no live lease.
-   * Sets the lease to `owner`; does not change status or submitState.
+   * A lease is live while leaseExpiresAt > now (it has expired at exactly leaseExpiresAt).
+   * Sets the lease to `owner`; does not change status or submitState; appends no event.
    */
   claimStale(req: StaleClaimRequest): Promise<MessageRecord[]>;
-  /** On graceful shutdown: drop this owner's leases on messages not yet in flight. Returns how many. */
+  /**
+   * On graceful shutdown: drop this owner's leases on messages not in flight (submitState other than `in_flight`,
+   * e.g. ambiguous ones it was reconciling). In-flight leases are kept: their submit may have reached the provider,
+   * so they expire and are reconciled. Returns how many were released.
+   */
   releaseLeases(owner: string, now: number): Promise<number>;
 
   // ---- webhooks and inbound
@@ -207,6 +230,7 @@ export interface Store {
   recordWebhook(receipt: WebhookReceipt): Promise<{ id: number; duplicate: boolean }>;
   /** Insert an inbound message; duplicate (same provider + providerMessageId) is not inserted. */
   insertInbound(record: InboundRecord): Promise<{ duplicate: boolean }>;
+  /** Newest first (receivedAt desc, id desc); the cursor's `createdAt` carries `receivedAt`. */
   listInbound(q: InboundQuery): Promise<{ items: InboundRecord[]; nextCursor: MessageCursor | null }>;
 
   // ---- small key/value settings (e.g. whether the first-start dev key was created)

@@ -1,0 +1,184 @@
+/**
+ * SQLite schema, as an ordered list of versioned migrations. Append new migrations at the end (never edit or
+ * reorder an applied one); each runs once and is recorded in `schema_migrations`. Pending migrations are applied
+ * together in one transaction: a failure leaves the schema as it was.
+ * Tables and the reason for each index: docs/reference/storage.md.
+ */
+import type { Database } from 'better-sqlite3';
+
+export interface Migration {
+  /** Unique and ordered: `NNNN_what`. */
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    name: '0001_core',
+    sql: `
+      CREATE TABLE api_keys (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,
+        hash        TEXT NOT NULL UNIQUE,      -- sha256 hex of the token; the token is never stored
+        prefix      TEXT NOT NULL,
+        scopes      TEXT NOT NULL,             -- JSON array
+        account     TEXT,
+        created_at  INTEGER NOT NULL,
+        revoked_at  INTEGER
+      ) STRICT;
+      CREATE INDEX api_keys_name ON api_keys (name);
+
+      CREATE TABLE messages (
+        seq                 INTEGER PRIMARY KEY,   -- insertion order: FIFO among equal priority and createdAt
+        id                  TEXT NOT NULL UNIQUE,
+        key_id              TEXT,
+        account             TEXT NOT NULL,
+        provider            TEXT NOT NULL,
+        to_number           TEXT NOT NULL,
+        from_number         TEXT NOT NULL,
+        body                TEXT NOT NULL,
+        segments            INTEGER NOT NULL,
+        encoding            TEXT NOT NULL,
+        category            TEXT NOT NULL,
+        priority            INTEGER NOT NULL,
+        status              TEXT NOT NULL,
+        submit_state        TEXT NOT NULL,
+        metadata            TEXT,              -- JSON object
+        idempotency_key     TEXT,
+        request_hash        TEXT,
+        provider_message_id TEXT,
+        provider_status     TEXT,
+        error_code          TEXT,
+        error_message       TEXT,
+        attempts            INTEGER NOT NULL,
+        next_attempt_at     INTEGER NOT NULL,
+        expires_at          INTEGER NOT NULL,
+        lease_owner         TEXT,
+        lease_expires_at    INTEGER,
+        created_at          INTEGER NOT NULL,
+        updated_at          INTEGER NOT NULL,
+        submitted_at        INTEGER,
+        completed_at        INTEGER
+      ) STRICT;
+      -- dispatch: due queued work (claimDue), next due time (wakeAt), expiry (expireDue), stale submits (claimStale)
+      CREATE INDEX messages_claim ON messages (status, next_attempt_at, priority);
+      -- dispatch: a sender's queue head in dispatch order (the rowid \`seq\` ends every index: priority, created_at, seq)
+      CREATE INDEX messages_sender_queue ON messages (status, account, from_number, priority DESC, created_at);
+      CREATE INDEX messages_expiry ON messages (status, expires_at);
+      CREATE INDEX messages_lease_owner ON messages (lease_owner) WHERE lease_owner IS NOT NULL;
+      -- webhooks: callback → message
+      CREATE INDEX messages_provider_id ON messages (provider, provider_message_id) WHERE provider_message_id IS NOT NULL;
+      -- idempotency (the store checks first, this backs it up)
+      CREATE UNIQUE INDEX messages_idempotency ON messages (key_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+      -- history: newest first, cursor paging, filters
+      CREATE INDEX messages_created ON messages (created_at DESC, id DESC);
+      CREATE INDEX messages_to ON messages (to_number, created_at DESC, id DESC);
+      CREATE INDEX messages_key ON messages (key_id, created_at DESC, id DESC);
+
+      CREATE TABLE message_events (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        message_id  TEXT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+        type        TEXT NOT NULL,
+        status      TEXT,
+        at          INTEGER NOT NULL,
+        detail      TEXT                       -- JSON object
+      ) STRICT;
+      CREATE INDEX message_events_message ON message_events (message_id, id);
+
+      -- Rate-window bookings per sender key (account:from), see dispatch/rate-limit.ts. Pruned by claimDue.
+      CREATE TABLE sender_usage (
+        sender_key  TEXT NOT NULL,
+        at          INTEGER NOT NULL,
+        segments    INTEGER NOT NULL,
+        message_id  TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX sender_usage_key ON sender_usage (sender_key, at);
+      CREATE INDEX sender_usage_at ON sender_usage (at);
+
+      -- Every webhook as received (duplicates too); at most one non-duplicate row per dedupe key.
+      CREATE TABLE webhooks (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        provider        TEXT NOT NULL,
+        kind            TEXT NOT NULL,
+        dedupe_key      TEXT NOT NULL,
+        duplicate       INTEGER NOT NULL,
+        received_at     INTEGER NOT NULL,
+        url             TEXT NOT NULL,
+        headers         TEXT NOT NULL,         -- JSON object
+        raw_body        TEXT NOT NULL,
+        signature_valid INTEGER NOT NULL
+      ) STRICT;
+      CREATE UNIQUE INDEX webhooks_dedupe ON webhooks (dedupe_key) WHERE duplicate = 0;
+      CREATE INDEX webhooks_received ON webhooks (received_at);
+
+      CREATE TABLE inbound_messages (
+        id                  TEXT PRIMARY KEY,
+        provider            TEXT NOT NULL,
+        account             TEXT NOT NULL,
+        provider_message_id TEXT NOT NULL,
+        from_number         TEXT NOT NULL,
+        to_number           TEXT NOT NULL,
+        body                TEXT NOT NULL,
+        num_media           INTEGER NOT NULL,
+        media_urls          TEXT NOT NULL,     -- JSON array
+        provider_keyword    TEXT,
+        received_at         INTEGER NOT NULL,
+        UNIQUE (provider, provider_message_id)
+      ) STRICT;
+      CREATE INDEX inbound_received ON inbound_messages (received_at DESC, id DESC);
+      CREATE INDEX inbound_from ON inbound_messages (from_number, received_at DESC, id DESC);
+      CREATE INDEX inbound_to ON inbound_messages (to_number, received_at DESC, id DESC);
+
+      CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
+];
+
+const BOOKKEEPING = `
+  CREATE TABLE IF NOT EXISTS schema_migrations (
+    seq        INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE,
+    applied_at INTEGER NOT NULL            -- wall clock, informational only
+  ) STRICT;
+`;
+
+/** Names of applied migrations, in order. */
+export function appliedMigrations(db: Database): string[] {
+  db.exec(BOOKKEEPING);
+  return (db.prepare('SELECT name FROM schema_migrations ORDER BY seq').all() as { name: string }[]).map((r) => r.name);
+}
+
+/**
+ * Apply pending migrations (those after the applied prefix of `list`); returns the names applied now.
+ * Runs under one write lock (BEGIN IMMEDIATE), so two processes starting at once apply each migration once.
+ * Refuses a database whose applied history is not a prefix of `list` (written by a newer or different version).
+ */
+export function migrate(db: Database, list: readonly Migration[] = MIGRATIONS): string[] {
+  db.exec(BOOKKEEPING);
+  const run = db.transaction(() => {
+    const applied = appliedMigrations(db);
+    if (applied.length > list.length && applied.slice(0, list.length).every((n, i) => n === list[i]!.name)) {
+      throw new Error(
+        `Database schema is newer than this version of Switchboard (applied "${applied.at(-1)}", this version knows up to "${list.at(-1)?.name ?? '(none)'}"). Upgrade Switchboard.`,
+      );
+    }
+    for (let i = 0; i < applied.length; i++) {
+      if (list[i]?.name !== applied[i]) {
+        throw new Error(
+          `Database schema history does not match this version: applied migration #${i + 1} is "${applied[i]}", expected "${list[i]?.name ?? '(none)'}". Use the Switchboard version that created this database.`,
+        );
+      }
+    }
+    const pending = list.slice(applied.length);
+    const insert = db.prepare('INSERT INTO schema_migrations (seq, name, applied_at) VALUES (?, ?, ?)');
+    for (const [i, m] of pending.entries()) {
+      db.exec(m.sql);
+      insert.run(applied.length + i + 1, m.name, Date.now());
+    }
+    return pending.map((m) => m.name);
+  });
+  return run.immediate();
+}

@@ -1,0 +1,662 @@
+/**
+ * The embedded store: one SQLite file through better-sqlite3 (synchronous; the port's promises resolve at once).
+ *
+ * Durability: WAL journal with `synchronous = NORMAL`. A commit appends the transaction to the WAL file with
+ * write(2) before `insertMessages` returns, so once the API has answered 2xx the rows are in the operating system's
+ * page cache and survive the process being killed (kill -9, OOM, crash) at any instant: the next open replays the
+ * WAL. What NORMAL gives up is an fsync per commit, so a power loss or kernel crash can lose the last transactions
+ * (never corrupt the file). `synchronous: 'full'` fsyncs the WAL on every commit for power-loss durability at a
+ * throughput cost. See docs/reference/storage.md.
+ *
+ * Concurrency: every write runs in a `BEGIN IMMEDIATE` transaction (the write lock is taken up front, so two
+ * processes never deadlock upgrading a read lock); `busy_timeout` makes a second process wait for the lock instead
+ * of failing. One process at a time should dispatch (`multiInstance: false`), but other processes (CLI, tests) may
+ * read and write the same file safely.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import BetterSqlite3, { type Database, type Statement, type Transaction } from 'better-sqlite3';
+import { canTransition, MESSAGE_STATUSES, type Category, type Encoding, type EventType, type MessageEvent, type MessageRecord, type MessageStatus, type NewEvent, type SubmitState } from '../../domain/message.ts';
+import { reserve, senderKey, type UsageEntry } from '../../dispatch/rate-limit.ts';
+import type {
+  ApiKeyRecord,
+  ClaimRequest,
+  ClaimResult,
+  InboundQuery,
+  InboundRecord,
+  InsertOutcome,
+  MessageCursor,
+  MessagePatch,
+  MessageQuery,
+  StaleClaimRequest,
+  Store,
+  StoreCapabilities,
+  TransitionRequest,
+  WebhookReceipt,
+} from '../store.ts';
+import { appliedMigrations, migrate } from './migrations.ts';
+
+export interface SqliteStoreOptions {
+  /** Database file; its directory is created if missing. `:memory:` for a private in-memory database. */
+  path: string;
+  /** How long a write waits for another process's lock before failing (ms). Default 5000. */
+  busyTimeoutMs?: number;
+  /** `normal` (default): survives process crashes; `full`: also survives power loss (fsync per commit). */
+  synchronous?: 'normal' | 'full';
+}
+
+export function createSqliteStore(opts: SqliteStoreOptions): Store {
+  return new SqliteStore(opts);
+}
+
+// ------------------------------------------------------------------ rows
+
+interface MessageRow {
+  /** Insertion order (rowid); not part of the record. */
+  seq?: number;
+  id: string;
+  key_id: string | null;
+  account: string;
+  provider: string;
+  to_number: string;
+  from_number: string;
+  body: string;
+  segments: number;
+  encoding: string;
+  category: string;
+  priority: number;
+  status: string;
+  submit_state: string;
+  metadata: string | null;
+  idempotency_key: string | null;
+  request_hash: string | null;
+  provider_message_id: string | null;
+  provider_status: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  attempts: number;
+  next_attempt_at: number;
+  expires_at: number;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  created_at: number;
+  updated_at: number;
+  submitted_at: number | null;
+  completed_at: number | null;
+}
+
+function toMessage(r: MessageRow): MessageRecord {
+  return {
+    id: r.id,
+    keyId: r.key_id,
+    account: r.account,
+    provider: r.provider,
+    to: r.to_number,
+    from: r.from_number,
+    body: r.body,
+    segments: r.segments,
+    encoding: r.encoding as Encoding,
+    category: r.category as Category,
+    priority: r.priority,
+    status: r.status as MessageStatus,
+    submitState: r.submit_state as SubmitState,
+    metadata: r.metadata === null ? null : (JSON.parse(r.metadata) as Record<string, unknown>),
+    idempotencyKey: r.idempotency_key,
+    requestHash: r.request_hash,
+    providerMessageId: r.provider_message_id,
+    providerStatus: r.provider_status,
+    errorCode: r.error_code,
+    errorMessage: r.error_message,
+    attempts: r.attempts,
+    nextAttemptAt: r.next_attempt_at,
+    expiresAt: r.expires_at,
+    leaseOwner: r.lease_owner,
+    leaseExpiresAt: r.lease_expires_at,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    submittedAt: r.submitted_at,
+    completedAt: r.completed_at,
+  };
+}
+
+function messageParams(m: MessageRecord): MessageRow {
+  return {
+    id: m.id,
+    key_id: m.keyId,
+    account: m.account,
+    provider: m.provider,
+    to_number: m.to,
+    from_number: m.from,
+    body: m.body,
+    segments: m.segments,
+    encoding: m.encoding,
+    category: m.category,
+    priority: m.priority,
+    status: m.status,
+    submit_state: m.submitState,
+    metadata: m.metadata === null ? null : JSON.stringify(m.metadata),
+    idempotency_key: m.idempotencyKey,
+    request_hash: m.requestHash,
+    provider_message_id: m.providerMessageId,
+    provider_status: m.providerStatus,
+    error_code: m.errorCode,
+    error_message: m.errorMessage,
+    attempts: m.attempts,
+    next_attempt_at: m.nextAttemptAt,
+    expires_at: m.expiresAt,
+    lease_owner: m.leaseOwner,
+    lease_expires_at: m.leaseExpiresAt,
+    created_at: m.createdAt,
+    updated_at: m.updatedAt,
+    submitted_at: m.submittedAt,
+    completed_at: m.completedAt,
+  };
+}
+
+const MESSAGE_COLUMNS = Object.keys(messageParams({} as MessageRecord));
+
+/** Port field → column, for `transition` patches. */
+const PATCH_COLUMNS: Record<keyof MessagePatch, string> = {
+  status: 'status',
+  submitState: 'submit_state',
+  providerMessageId: 'provider_message_id',
+  providerStatus: 'provider_status',
+  errorCode: 'error_code',
+  errorMessage: 'error_message',
+  attempts: 'attempts',
+  nextAttemptAt: 'next_attempt_at',
+  leaseOwner: 'lease_owner',
+  leaseExpiresAt: 'lease_expires_at',
+  submittedAt: 'submitted_at',
+  completedAt: 'completed_at',
+  body: 'body',
+};
+
+interface EventRow {
+  id: number;
+  message_id: string;
+  type: string;
+  status: string | null;
+  at: number;
+  detail: string | null;
+}
+
+interface ApiKeyRow {
+  id: string;
+  name: string;
+  hash: string;
+  prefix: string;
+  scopes: string;
+  account: string | null;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+function toApiKey(r: ApiKeyRow): ApiKeyRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    hash: r.hash,
+    prefix: r.prefix,
+    scopes: JSON.parse(r.scopes) as string[],
+    account: r.account,
+    createdAt: r.created_at,
+    revokedAt: r.revoked_at,
+  };
+}
+
+interface InboundRow {
+  id: string;
+  provider: string;
+  account: string;
+  provider_message_id: string;
+  from_number: string;
+  to_number: string;
+  body: string;
+  num_media: number;
+  media_urls: string;
+  provider_keyword: string | null;
+  received_at: number;
+}
+
+function toInbound(r: InboundRow): InboundRecord {
+  return {
+    id: r.id,
+    provider: r.provider,
+    account: r.account,
+    providerMessageId: r.provider_message_id,
+    from: r.from_number,
+    to: r.to_number,
+    body: r.body,
+    numMedia: r.num_media,
+    mediaUrls: JSON.parse(r.media_urls) as string[],
+    providerKeyword: r.provider_keyword,
+    receivedAt: r.received_at,
+  };
+}
+
+const json = (v: Record<string, unknown> | null): string | null => (v === null ? null : JSON.stringify(v));
+
+// ------------------------------------------------------------------ statements
+
+function prepareAll(db: Database) {
+  const p = (sql: string) => db.prepare(sql);
+  return {
+    insertMessage: p(`INSERT INTO messages (${MESSAGE_COLUMNS.join(', ')}) VALUES (${MESSAGE_COLUMNS.map((c) => `@${c}`).join(', ')})`),
+    insertEvent: p('INSERT INTO message_events (message_id, type, status, at, detail) VALUES (?, ?, ?, ?, ?)'),
+    getMessage: p('SELECT * FROM messages WHERE id = ?'),
+    findIdem: p('SELECT * FROM messages WHERE key_id IS ? AND idempotency_key = ?'),
+    findProvider: p('SELECT * FROM messages WHERE provider = ? AND provider_message_id = ? ORDER BY created_at LIMIT 1'),
+    listEvents: p('SELECT * FROM message_events WHERE message_id = ? ORDER BY id'),
+    countByStatus: p('SELECT status, COUNT(*) AS n FROM messages GROUP BY status'),
+
+    createKey: p('INSERT INTO api_keys (id, name, hash, prefix, scopes, account, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+    findKey: p('SELECT * FROM api_keys WHERE hash = ?'),
+    listKeys: p('SELECT * FROM api_keys ORDER BY created_at, id'),
+    revokeKey: p('UPDATE api_keys SET revoked_at = ? WHERE (id = ? OR name = ?) AND revoked_at IS NULL'),
+    countKeys: p('SELECT COUNT(*) AS n FROM api_keys'),
+
+    pruneUsage: p('DELETE FROM sender_usage WHERE at <= ?'),
+    usageFor: p('SELECT at, segments FROM sender_usage WHERE sender_key = ? AND at > ? ORDER BY at'),
+    bookUsage: p('INSERT INTO sender_usage (sender_key, at, segments, message_id) VALUES (?, ?, ?, ?)'),
+    // Skip-scan over the senders with queued work (one index seek per sender, not one row per queued message).
+    nextSender: p(
+      `SELECT account, from_number FROM messages INDEXED BY messages_sender_queue
+        WHERE status = 'queued' AND (account, from_number) > (?, ?) ORDER BY account, from_number LIMIT 1`,
+    ),
+    senderHead: p(
+      `SELECT * FROM messages INDEXED BY messages_sender_queue
+        WHERE status = 'queued' AND account = ? AND from_number = ? AND next_attempt_at <= ? AND expires_at > ?
+        ORDER BY priority DESC, created_at, seq LIMIT ?`,
+    ),
+    nextDue: p(`SELECT MIN(next_attempt_at) AS t FROM messages WHERE status = 'queued' AND next_attempt_at > ?`),
+    claimOne: p(
+      `UPDATE messages SET status = 'sending', submit_state = 'in_flight', attempts = attempts + 1,
+              lease_owner = ?, lease_expires_at = ?, updated_at = ?
+        WHERE id = ? AND status = 'queued' RETURNING *`,
+    ),
+    expiring: p(`SELECT id FROM messages WHERE status = 'queued' AND expires_at <= ? ORDER BY expires_at, id LIMIT ?`),
+    expireOne: p(
+      `UPDATE messages SET status = 'expired', completed_at = ?, updated_at = ?, lease_owner = NULL, lease_expires_at = NULL
+        WHERE id = ? AND status = 'queued' RETURNING *`,
+    ),
+    stale: p(
+      `SELECT id FROM messages
+        WHERE status = 'sending'
+          AND NOT (lease_owner IS NOT NULL AND lease_expires_at IS NOT NULL AND lease_expires_at > @now)
+          AND (submit_state = 'in_flight' OR (submit_state = 'ambiguous' AND next_attempt_at <= @now))
+        ORDER BY next_attempt_at, id LIMIT @max`,
+    ),
+    leaseOne: p('UPDATE messages SET lease_owner = ?, lease_expires_at = ?, updated_at = ? WHERE id = ? RETURNING *'),
+    release: p(`UPDATE messages SET lease_owner = NULL, lease_expires_at = NULL, updated_at = ? WHERE lease_owner = ? AND submit_state <> 'in_flight'`),
+
+    webhookSeen: p('SELECT 1 FROM webhooks WHERE dedupe_key = ? AND duplicate = 0'),
+    insertWebhook: p(
+      `INSERT INTO webhooks (provider, kind, dedupe_key, duplicate, received_at, url, headers, raw_body, signature_valid)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    insertInbound: p(
+      `INSERT INTO inbound_messages (id, provider, account, provider_message_id, from_number, to_number, body, num_media, media_urls, provider_keyword, received_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (provider, provider_message_id) DO NOTHING`,
+    ),
+
+    getMeta: p('SELECT value FROM meta WHERE key = ?'),
+    setMeta: p('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
+  };
+}
+type Statements = ReturnType<typeof prepareAll>;
+
+interface SenderState {
+  key: string;
+  mps: number;
+  usage: UsageEntry[];
+  heads: MessageRow[];
+  pos: number;
+  blocked: boolean;
+  exhaustedLimit: boolean;
+}
+
+/** Does `a` go before `b` in dispatch order (priority desc, created asc, then insertion order)? */
+function before(a: MessageRow, b: MessageRow): boolean {
+  if (a.priority !== b.priority) return a.priority > b.priority;
+  if (a.created_at !== b.created_at) return a.created_at < b.created_at;
+  return a.seq! < b.seq!;
+}
+
+// ------------------------------------------------------------------ the store
+
+class SqliteStore implements Store {
+  readonly capabilities: StoreCapabilities = { name: 'sqlite', multiInstance: false };
+  private readonly db: Database;
+  private stmts: Statements | null = null;
+  private readonly dynamic = new Map<string, Statement>();
+  private closed = false;
+  private tx: Transaction<(f: () => unknown) => unknown> | null = null;
+
+  constructor(opts: SqliteStoreOptions) {
+    if (opts.path !== ':memory:' && !opts.path.startsWith('file:')) mkdirSync(dirname(opts.path), { recursive: true });
+    const busy = opts.busyTimeoutMs ?? 5_000;
+    this.db = new BetterSqlite3(opts.path, { timeout: busy });
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busy))}`);
+  }
+
+  /** Statements are prepared on first use (after `migrate()` created the tables). */
+  private get s(): Statements {
+    if (this.closed) throw new Error('store is closed');
+    this.stmts ??= prepareAll(this.db);
+    return this.stmts;
+  }
+
+  private prepared(sql: string): Statement {
+    let st = this.dynamic.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.dynamic.set(sql, st);
+    }
+    return st;
+  }
+
+  /** Run `fn` in a BEGIN IMMEDIATE transaction (nested calls become savepoints). */
+  private write<T>(fn: () => T): T {
+    this.tx ??= this.db.transaction((f: () => unknown) => f());
+    return this.tx.immediate(fn) as T;
+  }
+
+  private addEvent(e: NewEvent): void {
+    this.s.insertEvent.run(e.messageId, e.type, e.status, e.at, json(e.detail));
+  }
+
+  // ---- lifecycle
+
+  async migrate(): Promise<string[]> {
+    return migrate(this.db);
+  }
+
+  async appliedMigrations(): Promise<string[]> {
+    return appliedMigrations(this.db);
+  }
+
+  async ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+
+  // ---- api keys
+
+  async createApiKey(k: ApiKeyRecord): Promise<void> {
+    this.s.createKey.run(k.id, k.name, k.hash, k.prefix, JSON.stringify(k.scopes), k.account, k.createdAt, k.revokedAt);
+  }
+
+  async findApiKeyByHash(hash: string): Promise<ApiKeyRecord | null> {
+    const r = this.s.findKey.get(hash) as ApiKeyRow | undefined;
+    return r ? toApiKey(r) : null;
+  }
+
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    return (this.s.listKeys.all() as ApiKeyRow[]).map(toApiKey);
+  }
+
+  async revokeApiKey(idOrName: string, now: number): Promise<boolean> {
+    return this.s.revokeKey.run(now, idOrName, idOrName).changes > 0;
+  }
+
+  async countApiKeys(): Promise<number> {
+    return (this.s.countKeys.get() as { n: number }).n;
+  }
+
+  // ---- messages
+
+  async insertMessages(items: { message: MessageRecord; events: NewEvent[] }[]): Promise<InsertOutcome[]> {
+    if (items.length === 0) return [];
+    const s = this.s;
+    return this.write(() => {
+      const out: InsertOutcome[] = [];
+      for (const { message, events } of items) {
+        if (message.idempotencyKey !== null) {
+          const existing = s.findIdem.get(message.keyId, message.idempotencyKey) as MessageRow | undefined;
+          if (existing) {
+            out.push({ inserted: false, existing: toMessage(existing) });
+            continue;
+          }
+        }
+        s.insertMessage.run(messageParams(message));
+        for (const e of events) this.addEvent(e);
+        out.push({ inserted: true, message });
+      }
+      return out;
+    });
+  }
+
+  async getMessage(id: string): Promise<MessageRecord | null> {
+    const r = this.s.getMessage.get(id) as MessageRow | undefined;
+    return r ? toMessage(r) : null;
+  }
+
+  async findByIdempotencyKey(keyId: string, idempotencyKey: string): Promise<MessageRecord | null> {
+    const r = this.s.findIdem.get(keyId, idempotencyKey) as MessageRow | undefined;
+    return r ? toMessage(r) : null;
+  }
+
+  async findByProviderId(provider: string, providerMessageId: string): Promise<MessageRecord | null> {
+    const r = this.s.findProvider.get(provider, providerMessageId) as MessageRow | undefined;
+    return r ? toMessage(r) : null;
+  }
+
+  async listMessages(q: MessageQuery): Promise<{ items: MessageRecord[]; nextCursor: MessageCursor | null }> {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    if (q.status !== undefined) (where.push('status = ?'), args.push(q.status));
+    if (q.to !== undefined) (where.push('to_number = ?'), args.push(q.to));
+    if (q.keyId !== undefined) (where.push('key_id = ?'), args.push(q.keyId));
+    if (q.since !== undefined) (where.push('created_at >= ?'), args.push(q.since));
+    if (q.until !== undefined) (where.push('created_at < ?'), args.push(q.until));
+    if (q.cursor) (where.push('(created_at < ? OR (created_at = ? AND id < ?))'), args.push(q.cursor.createdAt, q.cursor.createdAt, q.cursor.id));
+    const limit = Math.max(1, Math.floor(q.limit));
+    const sql = `SELECT * FROM messages ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`;
+    const rows = this.prepared(sql).all(...args, limit + 1) as MessageRow[];
+    const items = rows.slice(0, limit).map(toMessage);
+    const last = items.at(-1);
+    return { items, nextCursor: rows.length > limit && last ? { createdAt: last.createdAt, id: last.id } : null };
+  }
+
+  async listEvents(messageId: string): Promise<MessageEvent[]> {
+    return (this.s.listEvents.all(messageId) as EventRow[]).map((r) => ({
+      id: r.id,
+      messageId: r.message_id,
+      type: r.type as EventType,
+      status: r.status as MessageStatus | null,
+      at: r.at,
+      detail: r.detail === null ? null : (JSON.parse(r.detail) as Record<string, unknown>),
+    }));
+  }
+
+  async appendEvent(event: NewEvent): Promise<void> {
+    this.addEvent(event);
+  }
+
+  async transition(req: TransitionRequest): Promise<MessageRecord | null> {
+    const target = req.patch.status;
+    // Never backwards: a status may only be set from statuses that can reach it (or be kept as it is).
+    const from = target === undefined ? [...req.from] : req.from.filter((s) => s === target || canTransition(s, target));
+    if (from.length === 0) return null;
+    const sets: string[] = [];
+    const args: (string | number | null)[] = [];
+    for (const [k, v] of Object.entries(req.patch) as [keyof MessagePatch, MessagePatch[keyof MessagePatch]][]) {
+      if (v === undefined) continue;
+      const col = PATCH_COLUMNS[k];
+      if (!col) throw new Error(`transition: unknown patch field ${String(k)}`);
+      sets.push(`${col} = ?`);
+      args.push(v as string | number | null);
+    }
+    sets.push('updated_at = ?');
+    args.push(req.now);
+    const where = ['id = ?', `status IN (${from.map(() => '?').join(', ')})`];
+    args.push(req.id, ...from);
+    if (req.submitStates !== undefined) {
+      if (req.submitStates.length === 0) return null;
+      where.push(`submit_state IN (${req.submitStates.map(() => '?').join(', ')})`);
+      args.push(...req.submitStates);
+    }
+    if (req.leaseOwner !== undefined) {
+      where.push('lease_owner = ?');
+      args.push(req.leaseOwner);
+    }
+    const st = this.prepared(`UPDATE messages SET ${sets.join(', ')} WHERE ${where.join(' AND ')} RETURNING *`);
+    return this.write(() => {
+      const row = st.get(...args) as MessageRow | undefined;
+      if (!row) return null;
+      if (req.event) this.addEvent(req.event);
+      return toMessage(row);
+    });
+  }
+
+  async countByStatus(): Promise<Record<MessageStatus, number>> {
+    const out = Object.fromEntries(MESSAGE_STATUSES.map((s) => [s, 0])) as Record<MessageStatus, number>;
+    for (const r of this.s.countByStatus.all() as { status: MessageStatus; n: number }[]) out[r.status] = r.n;
+    return out;
+  }
+
+  // ---- dispatch
+
+  async claimDue(req: ClaimRequest): Promise<ClaimResult> {
+    const s = this.s;
+    const { now, windowMs } = req;
+    return this.write(() => {
+      s.pruneUsage.run(now - windowMs);
+      const headLimit = Math.max(1, Math.floor(req.max));
+      const senders: SenderState[] = [];
+      let cur: { account: string; from_number: string } | undefined = { account: '', from_number: '' };
+      while ((cur = s.nextSender.get(cur.account, cur.from_number) as { account: string; from_number: string } | undefined)) {
+        const { account, from_number } = cur;
+        const key = senderKey(account, from_number);
+        const heads = s.senderHead.all(account, from_number, now, now, headLimit) as MessageRow[];
+        if (heads.length === 0) continue;
+        const usage = s.usageFor.all(key, now - windowMs) as UsageEntry[];
+        senders.push({ key, mps: req.rates.get(key) ?? req.defaultMps, usage, heads, pos: 0, blocked: false, exhaustedLimit: heads.length === headLimit });
+      }
+
+      const claimed: MessageRecord[] = [];
+      const wake: number[] = [];
+      // Merge the senders' queues in global dispatch order; a sender whose head does not fit stops (strict priority).
+      while (claimed.length < req.max) {
+        let pick: SenderState | null = null;
+        for (const st of senders) {
+          if (st.blocked || st.pos >= st.heads.length) continue;
+          if (!pick || before(st.heads[st.pos]!, pick.heads[pick.pos]!)) pick = st;
+        }
+        if (!pick) break;
+        const row = pick.heads[pick.pos]!;
+        const r = reserve(pick.usage, now, windowMs, pick.mps, row.segments);
+        if (!r.ok) {
+          pick.blocked = true;
+          wake.push(r.retryAt);
+          continue;
+        }
+        const updated = s.claimOne.get(req.owner, now + req.leaseMs, now, row.id) as MessageRow | undefined;
+        pick.pos++;
+        if (!updated) continue;
+        for (const e of r.entries) {
+          s.bookUsage.run(pick.key, e.at, e.segments, row.id);
+          pick.usage.push(e);
+        }
+        this.addEvent({ messageId: row.id, type: 'submit_started', status: 'sending', at: now, detail: { owner: req.owner, attempt: updated.attempts } });
+        claimed.push(toMessage(updated));
+      }
+
+      // More due work that only `max` held back is claimable right away.
+      if (senders.some((st) => !st.blocked && (st.pos < st.heads.length || st.exhaustedLimit))) wake.push(now);
+      const next = (s.nextDue.get(now) as { t: number | null }).t;
+      if (next !== null) wake.push(next);
+      return { claimed, wakeAt: wake.length ? Math.min(...wake) : null };
+    });
+  }
+
+  async expireDue(now: number, max: number): Promise<MessageRecord[]> {
+    const s = this.s;
+    return this.write(() => {
+      const out: MessageRecord[] = [];
+      for (const { id } of s.expiring.all(now, Math.max(0, Math.floor(max))) as { id: string }[]) {
+        const row = s.expireOne.get(now, now, id) as MessageRow | undefined;
+        if (!row) continue;
+        this.addEvent({ messageId: id, type: 'expired', status: 'expired', at: now, detail: { reason: 'validity', expiresAt: row.expires_at } });
+        out.push(toMessage(row));
+      }
+      return out;
+    });
+  }
+
+  async claimStale(req: StaleClaimRequest): Promise<MessageRecord[]> {
+    const s = this.s;
+    return this.write(() => {
+      const ids = s.stale.all({ now: req.now, max: Math.max(0, Math.floor(req.max)) }) as { id: string }[];
+      return ids.map(({ id }) => toMessage(s.leaseOne.get(req.owner, req.now + req.leaseMs, req.now, id) as MessageRow));
+    });
+  }
+
+  async releaseLeases(owner: string, now: number): Promise<number> {
+    const s = this.s;
+    return this.write(() => s.release.run(now, owner).changes);
+  }
+
+  // ---- webhooks and inbound
+
+  async recordWebhook(w: WebhookReceipt): Promise<{ id: number; duplicate: boolean }> {
+    const s = this.s;
+    return this.write(() => {
+      const duplicate = s.webhookSeen.get(w.dedupeKey) !== undefined;
+      const info = s.insertWebhook.run(w.provider, w.kind, w.dedupeKey, duplicate ? 1 : 0, w.receivedAt, w.url, JSON.stringify(w.headers), w.rawBody, w.signatureValid ? 1 : 0);
+      return { id: Number(info.lastInsertRowid), duplicate };
+    });
+  }
+
+  async insertInbound(r: InboundRecord): Promise<{ duplicate: boolean }> {
+    const info = this.s.insertInbound.run(
+      r.id,
+      r.provider,
+      r.account,
+      r.providerMessageId,
+      r.from,
+      r.to,
+      r.body,
+      r.numMedia,
+      JSON.stringify(r.mediaUrls),
+      r.providerKeyword,
+      r.receivedAt,
+    );
+    return { duplicate: info.changes === 0 };
+  }
+
+  async listInbound(q: InboundQuery): Promise<{ items: InboundRecord[]; nextCursor: MessageCursor | null }> {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    if (q.from !== undefined) (where.push('from_number = ?'), args.push(q.from));
+    if (q.to !== undefined) (where.push('to_number = ?'), args.push(q.to));
+    if (q.cursor) (where.push('(received_at < ? OR (received_at = ? AND id < ?))'), args.push(q.cursor.createdAt, q.cursor.createdAt, q.cursor.id));
+    const limit = Math.max(1, Math.floor(q.limit));
+    const sql = `SELECT * FROM inbound_messages ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY received_at DESC, id DESC LIMIT ?`;
+    const rows = this.prepared(sql).all(...args, limit + 1) as InboundRow[];
+    const items = rows.slice(0, limit).map(toInbound);
+    const last = items.at(-1);
+    return { items, nextCursor: rows.length > limit && last ? { createdAt: last.receivedAt, id: last.id } : null };
+  }
+
+  // ---- meta
+
+  async getMeta(key: string): Promise<string | null> {
+    const r = this.s.getMeta.get(key) as { value: string } | undefined;
+    return r ? r.value : null;
+  }
+
+  async setMeta(key: string, value: string): Promise<void> {
+    this.s.setMeta.run(key, value);
+  }
+}
