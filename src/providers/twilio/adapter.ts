@@ -202,7 +202,11 @@ export function createTwilioAdapter(account: TwilioAccountConfig, opts: TwilioAd
         const r = await call('GET', `${accountPath}/Messages/${encodeURIComponent(q.providerMessageId)}.json`);
         if (r.statusCode === 404) return null;
         if (r.statusCode !== 200) throw httpFailure(r);
-        return toLookup(r.json as TwilioMessageJson);
+        const m = r.json as Partial<TwilioMessageJson> | null;
+        if (!m || typeof m.sid !== 'string' || typeof m.status !== 'string') {
+          throw new ProviderError('transient', 'BAD_RESPONSE', 'Twilio fetch returned 200 without a message sid/status', { httpStatus: r.statusCode });
+        }
+        return toLookup(m as TwilioMessageJson);
       }
       const params = new URLSearchParams({ To: q.to, From: q.from, PageSize: String(LOOKUP_PAGE_SIZE) });
       const r = await call('GET', `${accountPath}/Messages.json?${params.toString()}`);
@@ -213,7 +217,7 @@ export function createTwilioAdapter(account: TwilioAccountConfig, opts: TwilioAd
       let best: TwilioMessageJson | null = null;
       let bestAt = Infinity;
       for (const m of list) {
-        if (m.body !== q.body) continue;
+        if (!m || typeof m.sid !== 'string' || typeof m.status !== 'string' || m.body !== q.body) continue;
         const at = m.date_created ? Date.parse(m.date_created) : NaN;
         if (Number.isNaN(at) || at < floor) continue;
         // Earliest match at or after our submit: the one our (first) request created.

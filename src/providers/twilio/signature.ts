@@ -3,6 +3,7 @@
  * Pure: used by webhook ingestion (verify) and by the sandbox (sign). Test vectors: twilio-wire.md §3.4.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { parse as querystringParse, stringify as querystringStringify } from 'node:querystring';
 
 export type SignatureParams = Record<string, string | readonly string[] | undefined>;
 
@@ -37,43 +38,59 @@ function safeEqual(a: string, b: string): boolean {
   return ab.length === bb.length && timingSafeEqual(ab, bb);
 }
 
-function withoutPort(url: URL): string {
-  const u = new URL(url.toString());
-  u.port = '';
-  return u.toString();
+/** Scheme, userinfo, host, port and the rest of a URL, split without normalising (no percent-encoding added). */
+function splitUrl(url: string): { scheme: string; userInfo: string; host: string; port: string; rest: string } | null {
+  const m = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)/i.exec(url);
+  if (!m) return null;
+  const [prefix, scheme, authority] = m as unknown as [string, string, string];
+  const at = authority.lastIndexOf('@');
+  const hostAndPort = authority.slice(at + 1);
+  // A colon starts the port only after the closing bracket of an IPv6 literal.
+  const colon = hostAndPort.indexOf(':', hostAndPort.lastIndexOf(']') + 1);
+  return {
+    scheme,
+    userInfo: authority.slice(0, at + 1),
+    host: colon === -1 ? hostAndPort : hostAndPort.slice(0, colon),
+    port: colon === -1 ? '' : hostAndPort.slice(colon),
+    rest: url.slice(prefix.length),
+  };
 }
 
-function withStandardPort(url: URL): string {
-  if (url.port) return url.toString();
-  const port = url.protocol === 'https:' ? '443' : url.protocol === 'http:' ? '80' : '';
-  if (!port) return url.toString();
-  // new URL() drops default ports on assignment, so splice it in by hand (as twilio-node does).
-  const auth = url.username || url.password ? `${url.username}${url.password ? `:${url.password}` : ''}@` : '';
-  return `${url.protocol}//${auth}${url.hostname}:${port}${url.pathname}${url.search}${url.hash}`;
+function withoutPort(url: string): string {
+  const p = splitUrl(url);
+  return p ? p.scheme + p.userInfo + p.host + p.rest : url;
 }
 
+function withStandardPort(url: string): string {
+  const p = splitUrl(url);
+  if (!p || p.port) return url;
+  return p.scheme + p.userInfo + p.host + (p.scheme.toLowerCase() === 'https://' ? ':443' : ':80') + p.rest;
+}
+
+/** The query re-serialised as Node's legacy `querystring` does (e.g. `'` ↔ `%27`), for signers that escaped it. */
 function withLegacyQuery(url: string): string {
-  const u = new URL(url);
-  if (!u.search) return url;
-  const pairs: string[] = [];
-  for (const [k, v] of u.searchParams) pairs.push(`${encodeURIComponent(k)}=${encodeURIComponent(v)}`);
-  return url.replace(u.search, `?${pairs.join('&')}`);
+  const q = url.indexOf('?');
+  if (q === -1 || q === url.length - 1) return url;
+  return url.slice(0, q) + '?' + querystringStringify(querystringParse(url.slice(q + 1)));
 }
 
 /**
- * The URL variants twilio-node accepts (§3.3): port removed, standard port added, and both again with the query
- * re-serialised. Returns the exact URL string first so a plain match costs one HMAC.
+ * The URL variants twilio-node (6.2) `validateRequest` accepts, in its order: the URL as received with the port
+ * removed and with the standard port added (string edits, no normalisation, so the exact characters Twilio signed
+ * are kept); then the same two on the `new URL()`-normalised URL, and both again with the legacy query string.
+ * The URL exactly as received is always the first candidate, so a plain match costs one HMAC.
  */
 export function candidateUrls(url: string): string[] {
-  let parsed: URL;
+  const asReceived = [url, withoutPort(url), withStandardPort(url)];
+  let normalized: string;
   try {
-    parsed = new URL(url);
+    normalized = new URL(url).toString();
   } catch {
-    return [url];
+    return [...new Set(asReceived)];
   }
-  const a = withoutPort(parsed);
-  const b = withStandardPort(parsed);
-  return [...new Set([url, a, b, withLegacyQuery(a), withLegacyQuery(b)])];
+  const a = withoutPort(normalized);
+  const b = withStandardPort(normalized);
+  return [...new Set([...asReceived, a, b, withLegacyQuery(a), withLegacyQuery(b)])];
 }
 
 /**
