@@ -39,6 +39,15 @@ export const ERRORS = {
   // --- webhooks
   SB_WEBHOOK_SIGNATURE: { status: 403, message: 'Webhook signature verification failed', fix: 'Check the account auth token and `publicUrl` in the config.' },
   SB_WEBHOOK_ACCOUNT_UNKNOWN: { status: 403, message: 'Webhook for an unknown provider account', fix: 'Configure the account whose AccountSid sends this webhook.' },
+  SB_WEBHOOK_MALFORMED: { status: 400, message: 'Malformed webhook body', fix: 'Send the provider\'s form-encoded webhook with the field named in `error.field`.' },
+  // --- compliance (issue 4; docs/guides/compliance.md)
+  SB_OPTED_OUT: { status: 422, message: 'The recipient opted out of this program (Twilio 21610)', fix: 'The contact must text START, or record an opt-in with evidence (`POST /v1/contacts/{e164}/consent`).' },
+  SB_OPT_IN_REQUIRED: { status: 422, message: 'This program requires explicit opt-in for this category', fix: 'Record the contact\'s opt-in first.' },
+  SB_COUNTRY_BLOCKED: { status: 422, message: 'Destination country not allowed by the program', fix: 'See `programs[].countries` in the config.' },
+  SB_CONSENT_EVIDENCE_REQUIRED: { status: 422, message: 'Reversing a contact\'s own opt-out needs evidence', fix: 'Send `note` or `evidence` with the change.' },
+  SB_PROGRAM_UNKNOWN: { status: 422, message: '`program` names no configured program', fix: 'Use a name from `compliance.programs` (or `default`).' },
+  SB_WEBHOOK_URL_REJECTED: { status: 422, message: 'The subscription URL is not allowed', fix: 'Use a public http(s) URL; loopback and private addresses need `events.allowLoopbackUrls` / `events.allowPrivateUrls`.' },
+  SB_IMPORT_MALFORMED: { status: 400, message: 'Unreadable import stream', fix: 'Send `text/csv` with a header row, or `application/x-ndjson`; bad rows are reported per line.' },
   // --- server
   SB_RATE_LIMITED: { status: 429, message: 'Too many requests', fix: 'Retry after the `Retry-After` seconds.' },
   SB_UNAVAILABLE: { status: 503, message: 'Service unavailable', fix: 'Retry; check `/readyz`.' },

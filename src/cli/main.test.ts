@@ -1,0 +1,151 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from './main.ts';
+import type { CliIo } from './io.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'sb-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A port nothing listens on: bind an ephemeral one, then release it. */
+let closedPort = 0;
+beforeAll(async () => {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  closedPort = (srv.address() as AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+});
+
+function io(env: NodeJS.ProcessEnv = {}): CliIo & { stdout: string; stderr: string } {
+  const o = {
+    stdout: '',
+    stderr: '',
+    env: { SWITCHBOARD_DATABASE_URL: `sqlite:${join(dir, 'cli.db')}`, ...env },
+    cwd: dir,
+    out: (t: string) => void (o.stdout += `${t}\n`),
+    err: (t: string) => void (o.stderr += `${t}\n`),
+  };
+  return o;
+}
+
+async function run(argv: string[], env?: NodeJS.ProcessEnv) {
+  const c = io(env);
+  const code = await main(argv, c);
+  return { code, out: c.stdout, err: c.stderr };
+}
+
+describe('switchboard CLI', () => {
+  it('unknown command or no command → usage, exit 2', async () => {
+    const r = await run(['frobnicate']);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('Unknown command "frobnicate"');
+    expect(r.err).toContain('Usage: switchboard <command>');
+    expect((await run([])).code).toBe(2);
+    expect((await run(['keys', 'explode'])).code).toBe(2);
+  });
+
+  it.each([['start'], ['send'], ['keys', 'create'], ['keys', 'list'], ['keys', 'revoke'], ['sandbox'], ['sandbox', 'reply'], ['migrate'], ['doctor']])(
+    '%s %s --help prints its usage, exit 0',
+    async (...cmd) => {
+      const words = cmd.filter((w): w is string => typeof w === 'string');
+      const r = await run([...words, '--help']);
+      expect(r.code).toBe(0);
+      expect(r.out).toContain(`Usage: switchboard ${words.join(' ')}`);
+    },
+  );
+
+  it('an unknown flag is a usage error (exit 2)', async () => {
+    const r = await run(['migrate', '--frobs']);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("Unknown option '--frobs'");
+  });
+
+  it('migrate applies migrations once', async () => {
+    const first = await run(['migrate']);
+    expect(first.code).toBe(0);
+    expect(first.out).toMatch(/Applied \d+ migration/);
+    const again = await run(['migrate']);
+    expect(again.out).toMatch(/up to date/);
+  });
+
+  it('keys create | list | revoke work on the store', async () => {
+    const created = await run(['keys', 'create', '--name', 'billing', '--scopes', 'messages:send,messages:read']);
+    expect(created.code, created.err).toBe(0);
+    const token = /(sb_live_[A-Za-z0-9_-]{43})/.exec(created.out)?.[1];
+    expect(token).toBeDefined();
+
+    const dup = await run(['keys', 'create', '--name', 'billing', '--scopes', 'admin']);
+    expect(dup.code).toBe(1);
+
+    const list = await run(['keys', 'list']);
+    expect(list.code).toBe(0);
+    expect(list.out).toContain('billing');
+    expect(list.out).toContain(`${token!.slice(0, 14)}…`);
+    expect(list.out).not.toContain(token!);
+    const json = JSON.parse((await run(['keys', 'list', '--json'])).out) as { name: string; scopes: string[]; hash?: string }[];
+    expect(json.find((k) => k.name === 'billing')).toMatchObject({ scopes: ['messages:send', 'messages:read'] });
+    expect(json[0]).not.toHaveProperty('hash');
+
+    expect((await run(['keys', 'revoke', 'billing'])).code).toBe(0);
+    expect((await run(['keys', 'list'])).out).toMatch(/billing.*revoked/);
+    const again = await run(['keys', 'revoke', 'billing']);
+    expect(again.code).toBe(1);
+    expect(again.err).toContain('No active key');
+  });
+
+  it('keys create rejects unknown scopes, missing flags and unknown accounts (exit 2)', async () => {
+    const bad = await run(['keys', 'create', '--name', 'x', '--scopes', 'messages:send,root']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('Unknown scope(s): root');
+    expect((await run(['keys', 'create', '--scopes', 'admin'])).code).toBe(2);
+    const acct = await run(['keys', 'create', '--name', 'y', '--scopes', 'admin', '--account', 'nope']);
+    expect(acct.code).toBe(2);
+    expect(acct.err).toContain('not a configured account');
+  });
+
+  it('an invalid configuration is reported with how to fix it (exit 1)', async () => {
+    const r = await run(['migrate'], { SWITCHBOARD_PORT: 'eighty', SWITCHBOARD_DATABASE_URL: 'mysql://x' });
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('SWITCHBOARD_PORT=eighty: expected a whole number.');
+    expect(r.err).toContain('databaseUrl must be "sqlite:<path>" or "postgres://');
+  });
+
+  it('send without a key is a usage error; with an unreachable server it fails (exit 1)', async () => {
+    expect((await run(['send', '--to', '+14155550100', '--body', 'x'])).code).toBe(2);
+    const r = await run(['send', '--to', '+14155550100', '--body', 'x', '--key', 'sb_live_x', '--url', `http://127.0.0.1:${closedPort}`]);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`Cannot reach Switchboard at http://127.0.0.1:${closedPort}`);
+  });
+
+  it('doctor: config and database ok; the in-process sandbox is only a warning when not running', async () => {
+    const r = await run(['doctor'], { SWITCHBOARD_PORT: String(closedPort) });
+    expect(r.out).toMatch(/^ok\s+config: valid/m);
+    expect(r.out).toMatch(/^ok\s+database: sqlite reachable/m);
+    expect(r.out).toMatch(/^warn\s+account sandbox: .*ECONNREFUSED/m);
+    expect(r.code, r.out).toBe(0);
+  });
+
+  it('doctor: an unreachable database fails (exit 1)', async () => {
+    const r = await run(['doctor'], { SWITCHBOARD_DATABASE_URL: `postgres://postgres@127.0.0.1:${closedPort}/test`, SWITCHBOARD_PORT: String(closedPort) });
+    expect(r.out).toMatch(/^FAIL\s+database: /m);
+    expect(r.code).toBe(1);
+  });
+
+  it('start on a port in use fails clearly (exit 1) and keeps the first-start dev key for the next start', async () => {
+    const busy = createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    const port = (busy.address() as AddressInfo).port;
+    try {
+      const env = { SWITCHBOARD_DATABASE_URL: `sqlite:${join(dir, 'busy.db')}`, SWITCHBOARD_LOG_LEVEL: 'silent' };
+      const r = await run(['start', '--port', String(port)], env);
+      expect(r.code).toBe(1);
+      expect(r.err).toContain(`Port ${port} on 127.0.0.1 is in use`);
+      expect(r.out).not.toContain('sb_dev_');
+      expect((await run(['keys', 'list'], env)).out).toContain('No API keys');
+    } finally {
+      await new Promise<void>((r) => busy.close(() => r()));
+    }
+  });
+});
