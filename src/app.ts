@@ -33,6 +33,7 @@ import { createPostgresStore } from './store/postgres/postgres-store.ts';
 import { createSqliteStore } from './store/sqlite/sqlite-store.ts';
 import type { Store } from './store/store.ts';
 import { TWILIO_INBOUND_PATH, twilioWebhookRoutes } from './webhooks/twilio-webhooks.ts';
+import { createComplianceModule, type ComplianceModule } from './compliance/module.ts';
 
 export interface AppDeps {
   clock?: Clock;
@@ -51,6 +52,8 @@ export interface App {
   sandbox?: SandboxEngine;
   /** Prometheus metrics, served at GET /metrics. */
   metrics: SwitchboardMetrics;
+  /** Consent ledger, keyword handling, events to apps (issue 4). */
+  compliance: ComplianceModule;
   /** The configuration actually in effect (publicUrl and sandbox base URL carry the bound port). */
   config: Readonly<Config>;
   /** The development key created by start() on the very first start (print it once), or null. Created only once
@@ -185,6 +188,18 @@ export async function buildApp(inputConfig: Readonly<Config>, deps: AppDeps = {}
 
     const agent = createProviderAgent(config);
     const adapters = createAdapters(config, agent);
+    const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+    // Issue 4: consent ledger, keyword handling, dispatch-time re-check, events to apps (src/compliance/module.ts).
+    const compliance = createComplianceModule({
+      store,
+      clock,
+      config,
+      owner,
+      onAccepted: () => {
+        if (dispatching) dispatcher.wake();
+      },
+      log: app.log.child({ component: 'compliance' }),
+    });
     const dispatcher = new Dispatcher({
       store,
       adapters,
@@ -192,7 +207,8 @@ export async function buildApp(inputConfig: Readonly<Config>, deps: AppDeps = {}
       config: config.dispatch,
       rates: senderRates(config),
       defaultMps: 1,
-      owner: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
+      owner,
+      guard: compliance.guard,
       log: app.log.child({ component: 'dispatch' }),
       hooks: { onSubmitted: (m) => metrics.submitted(m), onFinal: (m) => metrics.completed(m) },
     });
@@ -207,6 +223,7 @@ export async function buildApp(inputConfig: Readonly<Config>, deps: AppDeps = {}
         metrics.accepted(messages);
         if (dispatching) dispatcher.wake();
       },
+      compliance: compliance.consent,
     });
     // Before the webhook routes: its onSend hook counts rejected webhooks.
     await app.register(metricsPlugin, { metrics });
@@ -216,9 +233,16 @@ export async function buildApp(inputConfig: Readonly<Config>, deps: AppDeps = {}
       accounts: config.accounts,
       publicUrl: config.publicUrl,
       log: app.log.child({ component: 'webhooks' }),
-      onStatus: (m, event) => metrics.statusCallback(m, event),
-      onInbound: (r) => metrics.inbound(r),
+      onStatus: (m, event) => {
+        metrics.statusCallback(m, event);
+        compliance.onStatus(m, event);
+      },
+      onInbound: async (r) => {
+        metrics.inbound(r);
+        await compliance.onInbound(r);
+      },
     });
+    await compliance.routes(app);
 
     let sandbox: SandboxEngine | undefined;
     if (config.sandbox.enabled) {
@@ -233,6 +257,8 @@ export async function buildApp(inputConfig: Readonly<Config>, deps: AppDeps = {}
           phoneNumber: s.from,
           accountSid: config.sandbox.accountSid,
           type: s.type,
+          // The carrier drains each sender at the rate we pace it at.
+          mps: s.mps,
           smsUrl: `${config.publicUrl}${TWILIO_INBOUND_PATH}`,
         })),
         log: app.log.child({ component: 'sandbox' }),
@@ -269,6 +295,7 @@ export async function buildApp(inputConfig: Readonly<Config>, deps: AppDeps = {}
         dispatcher.start();
         dispatching = true;
       }
+      compliance.start();
       if (deps.handleSignals !== false) {
         process.once('SIGINT', onSignal);
         process.once('SIGTERM', onSignal);
@@ -283,6 +310,7 @@ export async function buildApp(inputConfig: Readonly<Config>, deps: AppDeps = {}
         // Stop claiming first: in-flight submits are recorded and this owner's leases released.
         if (dispatching) await dispatcher.stop();
         dispatching = false;
+        await compliance.stop();
         await sandbox?.close();
         await app.close();
         if (server) await closeServer(server);
@@ -292,7 +320,7 @@ export async function buildApp(inputConfig: Readonly<Config>, deps: AppDeps = {}
       return closing;
     }
 
-    const result: App = { app, store, dispatcher, sandbox, metrics, config, devKey: null, start, close };
+    const result: App = { app, store, dispatcher, sandbox, metrics, compliance, config, devKey: null, start, close };
     return result;
   } catch (err) {
     if (prebound) await closeServer(prebound);
