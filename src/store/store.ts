@@ -11,6 +11,10 @@
  * Storage layout, migrations and durability: docs/reference/storage.md; claim semantics: docs/reference/dispatch.md.
  */
 import type { MessageEvent, MessageRecord, MessageStatus, NewEvent, SubmitState } from '../domain/message.ts';
+import type { ComplianceStore } from './compliance-port.ts';
+
+export type * from './compliance-port.ts';
+export { consentKey } from './compliance-port.ts';
 
 export interface StoreCapabilities {
   /** Engine name, shown by `switchboard doctor`. */
@@ -150,7 +154,64 @@ export interface InboundQuery {
   cursor?: MessageCursor | null;
 }
 
-export interface Store {
+// ---- operator statistics (dashboard, /metrics): read-only aggregations; see docs/reference/dashboard.md
+
+export interface StatsQuery {
+  /** Messages with createdAt >= since … */
+  since: number;
+  /** … and createdAt < until (webhook receipts: receivedAt in the same range). */
+  until: number;
+  /** Bucket width (ms, > 0) of `buckets`; bucket i covers [since + i·bucketMs, since + (i+1)·bucketMs). At most 1,000 buckets. */
+  bucketMs: number;
+  /** Percentiles wanted, each in (0, 1]: nearest rank, i.e. the value at 1-based rank ceil(p·n) of the sorted values. */
+  percentiles: readonly number[];
+  /** `awaitingCallback` counts messages submitted before this time that still wait for a final status. */
+  callbackDueBefore: number;
+}
+
+export interface LatencyStats {
+  /** How many values (messages) were measured. */
+  count: number;
+  /** One per `StatsQuery.percentiles`, same order, in ms; null when count is 0. */
+  values: (number | null)[];
+}
+
+export interface MessageStats {
+  /** Messages created in range, by current status (every status present, 0 when none). */
+  totals: Record<MessageStatus, number>;
+  /** Segments of the messages created in range that reached a provider (submittedAt set): the billable estimate. */
+  submittedSegments: number;
+  /** Messages created in each bucket by current status; every bucket present, in time order. */
+  buckets: { start: number; counts: Record<MessageStatus, number> }[];
+  /** accept→submit: submittedAt − createdAt of the messages created in range that were submitted. */
+  dispatchLatency: LatencyStats;
+  /** submit→delivered: completedAt − submittedAt of the messages created in range that are `delivered`. */
+  deliveryLatency: LatencyStats;
+  /** `failed` / `undelivered` messages created in range, by errorCode (null: none recorded); most frequent first, then code. */
+  errors: { code: string | null; count: number }[];
+  /** Webhook receipts received in range (duplicates included); `rejected`: those kept with signatureValid false. */
+  webhooks: { received: number; rejected: number };
+  /**
+   * Whatever their createdAt: messages with submitState `accepted`, status `sending` or `sent` (no final status yet)
+   * and submittedAt < callbackDueBefore. `sample`: up to 20 of their ids, oldest submit first.
+   */
+  awaitingCallback: { count: number; oldestSubmittedAt: number | null; sample: string[] };
+}
+
+export interface SenderQueueStats {
+  account: string;
+  from: string;
+  /** Messages `queued` for this sender (due or not). */
+  queued: number;
+  queuedSegments: number;
+  /** createdAt of the oldest queued message; null when none is queued. */
+  oldestCreatedAt: number | null;
+  /** Segments submitted (submittedAt) in [now − recentMs, now); 0 when recentMs is 0. */
+  recentSegments: number;
+}
+
+/** The whole port; consent, subscriptions and the event outbox are declared in compliance-port.ts. */
+export interface Store extends ComplianceStore {
   readonly capabilities: StoreCapabilities;
 
   /** Apply pending migrations; returns the names applied now. */
@@ -232,6 +293,15 @@ export interface Store {
   insertInbound(record: InboundRecord): Promise<{ duplicate: boolean }>;
   /** Newest first (receivedAt desc, id desc); the cursor's `createdAt` carries `receivedAt`. */
   listInbound(q: InboundQuery): Promise<{ items: InboundRecord[]; nextCursor: MessageCursor | null }>;
+
+  // ---- operator statistics (read-only; dashboard and /metrics)
+  /** Aggregations over messages created in [since, until) and webhooks received then; see `MessageStats`. */
+  stats(q: StatsQuery): Promise<MessageStats>;
+  /**
+   * Per sender (account + from): the queue (status `queued`) and the segments submitted in the last `recentMs`.
+   * Lists every sender that has queued messages or recent submissions, ordered by account, then from.
+   */
+  senderQueues(q: { now: number; recentMs: number }): Promise<SenderQueueStats[]>;
 
   // ---- small key/value settings (e.g. whether the first-start dev key was created)
   getMeta(key: string): Promise<string | null>;

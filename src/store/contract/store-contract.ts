@@ -11,6 +11,8 @@ import { newId } from '../../domain/ids.ts';
 import { maxWindowSum, senderKey, type UsageEntry } from '../../dispatch/rate-limit.ts';
 import type { ApiKeyRecord, ClaimRequest, InboundRecord, MessageCursor, Store, WebhookReceipt } from '../store.ts';
 
+import { describeComplianceContract } from './compliance-contract.ts';
+
 export type StoreFactory = () => Promise<{ store: Store; cleanup: () => Promise<void> }>;
 
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
@@ -100,6 +102,7 @@ function chunks(at: number, segments: number, mps: number, windowMs: number): Us
 }
 
 export function describeStoreContract(name: string, factory: StoreFactory): void {
+  describeComplianceContract(name, factory);
   describe(`store contract: ${name}`, () => {
     let store: Store;
     let cleanup: (() => Promise<void>) | undefined;
@@ -831,6 +834,154 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         expect(await store.getMeta('devKeyCreated')).toBe('two');
         await store.setMeta('other', '');
         expect(await store.getMeta('other')).toBe('');
+      });
+    });
+
+    // ------------------------------------------------------------------ operator statistics (dashboard, /metrics)
+
+    describe('stats and senderQueues', () => {
+      const MIN = 60_000;
+      /** A message in any state, stored as-is (the accept pipeline's shape with the given outcome). */
+      function shaped(i: MessageInput, o: Partial<MessageRecord>): MessageRecord {
+        return { ...contractMessage(i), ...o };
+      }
+      async function put(...ms: MessageRecord[]): Promise<void> {
+        const out = await store.insertMessages(ms.map((message) => ({ message, events: acceptEvents(message) })));
+        for (const x of out) expect(x.inserted).toBe(true);
+      }
+      const q = (over: Partial<Parameters<Store['stats']>[0]> = {}) => ({
+        since: T0,
+        until: T0 + 3 * MIN,
+        bucketMs: MIN,
+        percentiles: [0.5, 0.9, 1],
+        callbackDueBefore: T0,
+        ...over,
+      });
+
+      it('counts by current status, per creation bucket, inside [since, until) only', async () => {
+        await put(
+          shaped({ now: T0 - 1 }, { status: 'delivered' }), // before the range
+          shaped({ now: T0 }, { status: 'delivered', submittedAt: T0 + 100, completedAt: T0 + 1_100, segments: 2 }),
+          shaped({ now: T0 + 59_999 }, { status: 'failed', errorCode: '30007', completedAt: T0 + 60_000 }),
+          shaped({ now: T0 + MIN }, { status: 'sent', submittedAt: T0 + MIN + 50, submitState: 'accepted', segments: 3 }),
+          shaped({ now: T0 + 2 * MIN + 5 }, { status: 'queued' }),
+          shaped({ now: T0 + 3 * MIN }, { status: 'delivered' }), // until is exclusive
+        );
+        const s = await store.stats(q());
+        expect(s.totals).toEqual({ queued: 1, sending: 0, sent: 1, delivered: 1, undelivered: 0, failed: 1, canceled: 0, expired: 0 });
+        expect(s.buckets.map((b) => b.start)).toEqual([T0, T0 + MIN, T0 + 2 * MIN]);
+        expect(s.buckets.map((b) => [b.counts.delivered, b.counts.failed, b.counts.sent, b.counts.queued])).toEqual([
+          [1, 1, 0, 0],
+          [0, 0, 1, 0],
+          [0, 0, 0, 1],
+        ]);
+        // Only submitted messages count towards the billable segments.
+        expect(s.submittedSegments).toBe(5);
+        // The last bucket may be partial: 2.5 minutes ask for 3 buckets.
+        expect((await store.stats(q({ until: T0 + 2.5 * MIN }))).buckets).toHaveLength(3);
+      });
+
+      it('latency percentiles are nearest-rank over accept→submit and submit→delivered', async () => {
+        // accept→submit: 10, 20, …, 100 ms; the even ones delivered after 1000·k ms.
+        const ms: MessageRecord[] = [];
+        for (let k = 1; k <= 10; k++) {
+          const delivered = k % 2 === 0;
+          ms.push(
+            shaped(
+              { now: T0 + k },
+              {
+                status: delivered ? 'delivered' : 'sent',
+                submitState: 'accepted',
+                submittedAt: T0 + k + 10 * k,
+                completedAt: delivered ? T0 + k + 10 * k + 1_000 * k : null,
+              },
+            ),
+          );
+        }
+        ms.push(shaped({ now: T0 + 20 }, { status: 'queued' }));
+        await put(...ms);
+        const s = await store.stats(q({ percentiles: [0.5, 0.9, 0.99, 1] }));
+        expect(s.dispatchLatency).toEqual({ count: 10, values: [50, 90, 100, 100] });
+        // delivered: k = 2, 4, 6, 8, 10 → 2000 … 10000
+        expect(s.deliveryLatency).toEqual({ count: 5, values: [6_000, 10_000, 10_000, 10_000] });
+        const empty = await store.stats(q({ since: T0 + 10 * MIN, until: T0 + 11 * MIN }));
+        expect(empty.dispatchLatency).toEqual({ count: 0, values: [null, null, null] });
+        expect(empty.totals.delivered).toBe(0);
+      });
+
+      it('error breakdown: failed and undelivered by code, most frequent first, no code last', async () => {
+        await put(
+          shaped({ now: T0 }, { status: 'undelivered', errorCode: '30003' }),
+          shaped({ now: T0 + 1 }, { status: 'failed', errorCode: '30007' }),
+          shaped({ now: T0 + 2 }, { status: 'undelivered', errorCode: '30007' }),
+          shaped({ now: T0 + 3 }, { status: 'failed', errorCode: null }),
+          shaped({ now: T0 + 4 }, { status: 'failed', errorCode: '21211' }),
+          shaped({ now: T0 + 5 }, { status: 'delivered', errorCode: '30001' }), // not a failure
+        );
+        const s = await store.stats(q());
+        expect(s.errors).toEqual([
+          { code: '30007', count: 2 },
+          { code: '21211', count: 1 },
+          { code: '30003', count: 1 },
+          { code: null, count: 1 },
+        ]);
+      });
+
+      it('webhooks received and rejected (signature not valid) in range', async () => {
+        const base: WebhookReceipt = {
+          provider: 'twilio',
+          kind: 'status',
+          dedupeKey: 'k',
+          receivedAt: T0,
+          url: 'https://sb.example/webhooks/twilio/status',
+          headers: {},
+          rawBody: 'x=1',
+          signatureValid: true,
+        };
+        await store.recordWebhook({ ...base, dedupeKey: 'a' });
+        await store.recordWebhook({ ...base, dedupeKey: 'a', receivedAt: T0 + 1 }); // duplicate, still received
+        await store.recordWebhook({ ...base, dedupeKey: 'b', signatureValid: false, receivedAt: T0 + MIN });
+        await store.recordWebhook({ ...base, dedupeKey: 'c', signatureValid: false, receivedAt: T0 - 1 });
+        expect((await store.stats(q())).webhooks).toEqual({ received: 3, rejected: 1 });
+      });
+
+      it('awaitingCallback: accepted, not final, submitted before the cut-off, whatever the creation time', async () => {
+        const old = shaped({ now: T0 - 60 * MIN }, { status: 'sent', submitState: 'accepted', submittedAt: T0 - 50 * MIN });
+        const older = shaped({ now: T0 - 60 * MIN }, { status: 'sending', submitState: 'accepted', submittedAt: T0 - 55 * MIN });
+        await put(
+          old,
+          older,
+          shaped({ now: T0 - 60 * MIN }, { status: 'sent', submitState: 'accepted', submittedAt: T0 - 1 + MIN }), // after the cut-off
+          shaped({ now: T0 - 60 * MIN }, { status: 'delivered', submitState: 'accepted', submittedAt: T0 - 50 * MIN, completedAt: T0 }),
+          shaped({ now: T0 - 60 * MIN }, { status: 'sending', submitState: 'in_flight', submittedAt: null }),
+        );
+        const s = await store.stats(q({ callbackDueBefore: T0 }));
+        expect(s.awaitingCallback).toEqual({ count: 2, oldestSubmittedAt: T0 - 55 * MIN, sample: [older.id, old.id] });
+        expect((await store.stats(q({ callbackDueBefore: T0 - 55 * MIN }))).awaitingCallback).toEqual({ count: 0, oldestSubmittedAt: null, sample: [] });
+      });
+
+      it('rejects queries no engine should run', async () => {
+        await expect(store.stats(q({ bucketMs: 0 }))).rejects.toThrow(RangeError);
+        await expect(store.stats(q({ until: T0 }))).rejects.toThrow(RangeError);
+        await expect(store.stats(q({ bucketMs: 1, until: T0 + 5_000 }))).rejects.toThrow(RangeError);
+        await expect(store.stats(q({ percentiles: [0] }))).rejects.toThrow(RangeError);
+      });
+
+      it('senderQueues: queue per sender, oldest age, segments submitted recently', async () => {
+        await put(
+          shaped({ now: T0 - 5_000, account: 'b', from: '+1B' }, { status: 'queued', segments: 2 }),
+          shaped({ now: T0 - 9_000, account: 'b', from: '+1B' }, { status: 'queued', segments: 1, nextAttemptAt: T0 + MIN }),
+          shaped({ now: T0 - 1_000, account: 'a', from: '+1Z' }, { status: 'queued', segments: 4 }),
+          shaped({ now: T0 - 30_000, account: 'a', from: '+1A' }, { status: 'delivered', submittedAt: T0 - 30_000, segments: 3 }),
+          shaped({ now: T0 - 90_000, account: 'a', from: '+1A' }, { status: 'sent', submittedAt: T0 - 70_000, segments: 5 }), // too old
+          shaped({ now: T0 - 90_000, account: 'c', from: '+1C' }, { status: 'delivered', submittedAt: T0 - 80_000 }), // too old: not listed
+        );
+        expect(await store.senderQueues({ now: T0, recentMs: MIN })).toEqual([
+          { account: 'a', from: '+1A', queued: 0, queuedSegments: 0, oldestCreatedAt: null, recentSegments: 3 },
+          { account: 'a', from: '+1Z', queued: 1, queuedSegments: 4, oldestCreatedAt: T0 - 1_000, recentSegments: 0 },
+          { account: 'b', from: '+1B', queued: 2, queuedSegments: 3, oldestCreatedAt: T0 - 9_000, recentSegments: 0 },
+        ]);
+        expect((await store.senderQueues({ now: T0, recentMs: 0 })).map((x) => x.from)).toEqual(['+1Z', '+1B']);
       });
     });
   });

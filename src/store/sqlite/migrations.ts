@@ -135,6 +135,88 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    // Issue 4: consent ledger, app-event subscriptions, the event outbox and its delivery log
+    // (docs/dev/compliance-integration.md §3).
+    name: '0002_compliance',
+    sql: `
+      -- current consent per (contact, program); derived from consent_events, written in the same transaction
+      CREATE TABLE consent_state (
+        contact     TEXT NOT NULL,
+        program     TEXT NOT NULL,
+        state       TEXT NOT NULL CHECK (state IN ('opted_in', 'opted_out', 'unknown')),
+        since       INTEGER NOT NULL,
+        source      TEXT,
+        event_id    TEXT,
+        updated_at  INTEGER NOT NULL,
+        PRIMARY KEY (contact, program)
+      ) STRICT;
+      CREATE INDEX consent_state_program ON consent_state (program, state, contact);
+      -- append-only history: never updated or deleted by the application (retention keeps it: it is the evidence)
+      CREATE TABLE consent_events (
+        seq         INTEGER PRIMARY KEY,
+        id          TEXT NOT NULL UNIQUE,
+        contact     TEXT NOT NULL,
+        program     TEXT NOT NULL,
+        state       TEXT NOT NULL,
+        source      TEXT NOT NULL,
+        at          INTEGER NOT NULL,
+        recorded_at INTEGER NOT NULL,
+        evidence    TEXT NOT NULL          -- JSON ConsentEvidence
+      ) STRICT;
+      CREATE INDEX consent_events_contact ON consent_events (contact, program, seq);
+      -- the opt-out sweep: queued messages to one contact
+      CREATE INDEX messages_to_status ON messages (to_number, status);
+
+      CREATE TABLE subscriptions (
+        id              TEXT PRIMARY KEY,
+        key_id          TEXT NOT NULL,
+        app             TEXT NOT NULL,
+        url             TEXT NOT NULL,
+        events          TEXT NOT NULL,     -- JSON array of event types
+        secrets         TEXT NOT NULL,     -- JSON array, newest first
+        status          TEXT NOT NULL CHECK (status IN ('active', 'disabled')),
+        disabled_reason TEXT,
+        created_at      INTEGER NOT NULL,
+        deleted_at      INTEGER
+      ) STRICT;
+      CREATE INDEX subscriptions_key ON subscriptions (key_id, created_at);
+
+      -- one row per event per subscription: the outbox
+      CREATE TABLE event_outbox (
+        seq              INTEGER PRIMARY KEY,
+        id               TEXT NOT NULL UNIQUE,
+        event_id         TEXT NOT NULL,
+        subscription_id  TEXT NOT NULL,
+        type             TEXT NOT NULL,
+        payload          TEXT NOT NULL,
+        status           TEXT NOT NULL CHECK (status IN ('pending', 'delivering', 'delivered', 'failed')),
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        first_attempt_at INTEGER,
+        next_attempt_at  INTEGER NOT NULL,
+        lease_owner      TEXT,
+        lease_expires_at INTEGER,
+        created_at       INTEGER NOT NULL,
+        completed_at     INTEGER
+      ) STRICT;
+      CREATE INDEX event_outbox_due ON event_outbox (status, next_attempt_at);
+      CREATE INDEX event_outbox_sub ON event_outbox (subscription_id, status);
+
+      -- the delivery log: one row per HTTP attempt
+      CREATE TABLE deliveries (
+        seq             INTEGER PRIMARY KEY,
+        outbox_id       TEXT NOT NULL,
+        subscription_id TEXT NOT NULL,
+        attempt         INTEGER NOT NULL,
+        started_at      INTEGER NOT NULL,
+        duration_ms     INTEGER,
+        http_status     INTEGER,
+        error           TEXT,
+        outcome         TEXT NOT NULL CHECK (outcome IN ('delivered', 'retry', 'gone', 'gave_up'))
+      ) STRICT;
+      CREATE INDEX deliveries_sub ON deliveries (subscription_id, seq DESC);
+    `,
+  },
 ];
 
 const BOOKKEEPING = `

@@ -28,13 +28,19 @@ import type {
   MessageCursor,
   MessagePatch,
   MessageQuery,
+  MessageStats,
+  SenderQueueStats,
   StaleClaimRequest,
+  StatsQuery,
   Store,
   StoreCapabilities,
   TransitionRequest,
   WebhookReceipt,
 } from '../store.ts';
 import { appliedMigrations, migrate } from './migrations.ts';
+import { sqliteCompliance } from './compliance.ts';
+import type { ComplianceStore } from '../compliance-port.ts';
+import { sqliteSenderQueues, sqliteStats } from './stats.ts';
 
 export interface SqliteStoreOptions {
   /** Database file; its directory is created if missing. `:memory:` for a private in-memory database. */
@@ -648,6 +654,44 @@ class SqliteStore implements Store {
     const last = items.at(-1);
     return { items, nextCursor: rows.length > limit && last ? { createdAt: last.receivedAt, id: last.id } : null };
   }
+
+  // ---- operator statistics (stats.ts)
+
+  async stats(q: StatsQuery): Promise<MessageStats> {
+    if (this.closed) throw new Error('store is closed');
+    return sqliteStats(this.db, q);
+  }
+
+  async senderQueues(q: { now: number; recentMs: number }): Promise<SenderQueueStats[]> {
+    if (this.closed) throw new Error('store is closed');
+    return sqliteSenderQueues(this.db, q);
+  }
+
+  // ---- compliance: consent ledger, subscriptions, event outbox (compliance.ts)
+
+  private complianceImpl: ComplianceStore | null = null;
+  private get compliance(): ComplianceStore {
+    if (this.closed) throw new Error('store is closed');
+    this.complianceImpl ??= sqliteCompliance(this.db, (fn) => this.write(fn));
+    return this.complianceImpl;
+  }
+  getConsent: ComplianceStore['getConsent'] = (c, p) => this.compliance.getConsent(c, p);
+  getConsentMany: ComplianceStore['getConsentMany'] = (pairs) => this.compliance.getConsentMany(pairs);
+  recordConsent: ComplianceStore['recordConsent'] = (req) => this.compliance.recordConsent(req);
+  listConsentHistory: ComplianceStore['listConsentHistory'] = (c, p) => this.compliance.listConsentHistory(c, p);
+  exportConsent: ComplianceStore['exportConsent'] = (q) => this.compliance.exportConsent(q);
+  createSubscription: ComplianceStore['createSubscription'] = (s) => this.compliance.createSubscription(s);
+  getSubscription: ComplianceStore['getSubscription'] = (id) => this.compliance.getSubscription(id);
+  listSubscriptions: ComplianceStore['listSubscriptions'] = (q) => this.compliance.listSubscriptions(q);
+  deleteSubscription: ComplianceStore['deleteSubscription'] = (id, now) => this.compliance.deleteSubscription(id, now);
+  disableSubscription: ComplianceStore['disableSubscription'] = (id, r, now) => this.compliance.disableSubscription(id, r, now);
+  enqueueEvents: ComplianceStore['enqueueEvents'] = (rows) => this.compliance.enqueueEvents(rows);
+  claimDueDeliveries: ComplianceStore['claimDueDeliveries'] = (req) => this.compliance.claimDueDeliveries(req);
+  completeDelivery: ComplianceStore['completeDelivery'] = (req) => this.compliance.completeDelivery(req);
+  getOutboxRow: ComplianceStore['getOutboxRow'] = (id) => this.compliance.getOutboxRow(id);
+  listDeliveries: ComplianceStore['listDeliveries'] = (id, q) => this.compliance.listDeliveries(id, q);
+  replayDelivery: ComplianceStore['replayDelivery'] = (id, now) => this.compliance.replayDelivery(id, now);
+  nextDeliveryDueAt: ComplianceStore['nextDeliveryDueAt'] = () => this.compliance.nextDeliveryDueAt();
 
   // ---- meta
 

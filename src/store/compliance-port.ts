@@ -1,0 +1,165 @@
+/**
+ * The store port's compliance part (issue 4): consent ledger, app-event subscriptions, the event outbox and its
+ * delivery log. `Store` (store.ts) extends this interface; both engines implement it and pass the same contract
+ * suite. Plan and table layout: docs/dev/compliance-integration.md §3–4. Every method is atomic and takes `now`
+ * from the caller.
+ */
+import type { ConsentChangeResult, ConsentEvent, ConsentSnapshot } from '../compliance/consent-policy.ts';
+import type { AppEventType } from '../events/types.ts';
+
+/** One history row as stored: the event plus its store-assigned id, order and write time. */
+export interface ConsentHistoryEntry extends ConsentEvent {
+  id: string;
+  seq: number;
+  /** When the ledger wrote it (the send path compares submissions against this). */
+  recordedAt: number;
+}
+
+export interface RecordConsentRequest {
+  /** `id` is assigned by the store when absent. */
+  event: ConsentEvent;
+  /**
+   * Sender keys (`account:from`) governed by the event's program. When the change moves the contact to
+   * `opted_out`, every `queued` message to the contact from one of these senders is failed (SB_OPTED_OUT) in the
+   * same transaction.
+   */
+  programSenders: readonly string[];
+  /** App events (outbox rows) to insert in the same transaction when the state changed. */
+  outbox: readonly NewOutboxRow[];
+  now: number;
+}
+
+export interface RecordConsentResult {
+  result: ConsentChangeResult;
+  /** Id of the appended history row; null when the change was refused. */
+  eventId: string | null;
+  /** Queued messages failed by the opt-out sweep. */
+  failedMessageIds: string[];
+}
+
+// ---- subscriptions and the outbox
+
+export interface SubscriptionRecord {
+  /** sub_<ulid> */
+  id: string;
+  /** Owning API key id. */
+  keyId: string;
+  /** Key name of the owning app (thread owner matching). */
+  app: string;
+  url: string;
+  events: AppEventType[];
+  /** Signing secrets, newest first (during a rotation every one signs). */
+  secrets: string[];
+  status: 'active' | 'disabled';
+  disabledReason: string | null;
+  createdAt: number;
+  deletedAt: number | null;
+}
+
+export interface NewOutboxRow {
+  /** dl_<ulid>: the delivery id (replay target). */
+  id: string;
+  /** evt_<ulid>: the event id, the same for every subscription and across retries/replays. */
+  eventId: string;
+  subscriptionId: string;
+  type: AppEventType;
+  /** The exact JSON body POSTed (signed as is). */
+  payload: string;
+  /** First attempt not before (normally the creation time). */
+  nextAttemptAt: number;
+  createdAt: number;
+}
+
+export type OutboxStatus = 'pending' | 'delivering' | 'delivered' | 'failed';
+
+export interface OutboxRow extends NewOutboxRow {
+  status: OutboxStatus;
+  /** HTTP attempts made so far. */
+  attempts: number;
+  firstAttemptAt: number | null;
+  leaseOwner: string | null;
+  leaseExpiresAt: number | null;
+  completedAt: number | null;
+}
+
+export type DeliveryOutcomeRow = 'delivered' | 'retry' | 'gone' | 'gave_up';
+
+export interface DeliveryAttemptRow {
+  attempt: number;
+  startedAt: number;
+  durationMs: number | null;
+  /** null: network error or timeout. */
+  httpStatus: number | null;
+  /** Short reason, at most 512 characters. */
+  error: string | null;
+  outcome: DeliveryOutcomeRow;
+}
+
+export interface DeliveryRow extends DeliveryAttemptRow {
+  seq: number;
+  outboxId: string;
+  subscriptionId: string;
+  eventId: string;
+  type: AppEventType;
+}
+
+export interface CompleteDeliveryRequest {
+  id: string;
+  /** Applies only while this owner holds the lease. */
+  owner: string;
+  attempt: DeliveryAttemptRow;
+  next: { status: 'delivered' | 'pending' | 'failed'; nextAttemptAt?: number };
+  now: number;
+}
+
+export interface SeqCursor {
+  seq: number;
+}
+
+/** Key of `getConsentMany`'s map. */
+export function consentKey(contact: string, program: string): string {
+  return `${program}\u0000${contact}`;
+}
+
+export interface ComplianceStore {
+  // ---- consent ledger
+  /** Current snapshots of a contact (one per program with a row; a program without a row is `unknown`). */
+  getConsent(contact: string, program?: string): Promise<ConsentSnapshot[]>;
+  /** Many at once (batch accept); keyed by `consentKey(contact, program)`; pairs without a row are absent. */
+  getConsentMany(pairs: readonly { contact: string; program: string }[]): Promise<Map<string, ConsentSnapshot>>;
+  /**
+   * In one transaction: read the current snapshot, apply `applyConsentChange`; if accepted, append the history row
+   * and update the snapshot when it moved; if the contact became `opted_out`, fail its queued messages from
+   * `programSenders` (errorCode SB_OPTED_OUT, event `failed` with detail { code, providerCode: '21610',
+   * stage: 'opt_out_sweep', consentEventId }); if the state changed, insert `outbox`.
+   */
+  recordConsent(req: RecordConsentRequest): Promise<RecordConsentResult>;
+  /** The full history (every accepted change with its evidence), in write order. */
+  listConsentHistory(contact: string, program?: string): Promise<ConsentHistoryEntry[]>;
+  /** Every snapshot in (contact, program) order, read in pages (streaming export). */
+  exportConsent(q: { program?: string; state?: ConsentSnapshot['state'] }): AsyncIterable<ConsentSnapshot>;
+
+  // ---- subscriptions and the outbox
+  createSubscription(s: SubscriptionRecord): Promise<void>;
+  getSubscription(id: string): Promise<SubscriptionRecord | null>;
+  /** Not deleted; filters: owning key, event type (subscribed to it), app name, active only. */
+  listSubscriptions(q: { keyId?: string; type?: AppEventType; app?: string; activeOnly?: boolean }): Promise<SubscriptionRecord[]>;
+  /** Soft delete; its pending outbox rows become failed. False when not found (or already deleted). */
+  deleteSubscription(id: string, now: number): Promise<boolean>;
+  disableSubscription(id: string, reason: string, now: number): Promise<void>;
+  enqueueEvents(rows: readonly NewOutboxRow[]): Promise<void>;
+  /**
+   * Take due rows: `pending` with nextAttemptAt <= now, or `delivering` whose lease expired; oldest due first, at
+   * most `max`. They become `delivering` leased to `owner` until now + leaseMs.
+   */
+  claimDueDeliveries(req: { now: number; owner: string; leaseMs: number; max: number }): Promise<OutboxRow[]>;
+  /** Log the attempt and set the row's next state (attempts + 1; first_attempt_at set on the first). False when the lease was lost. */
+  completeDelivery(req: CompleteDeliveryRequest): Promise<boolean>;
+  getOutboxRow(id: string): Promise<OutboxRow | null>;
+  /** Delivery log of a subscription, newest first. */
+  listDeliveries(subscriptionId: string, q: { limit: number; cursor?: SeqCursor | null }): Promise<{ items: DeliveryRow[]; nextCursor: SeqCursor | null }>;
+  /** A delivered or failed row → pending now; first_attempt_at reset (a new retry window). Null when not found or in progress. */
+  replayDelivery(id: string, now: number): Promise<OutboxRow | null>;
+  /** Earliest nextAttemptAt of pending rows (the deliverer's wake-up), or null. */
+  nextDeliveryDueAt(): Promise<number | null>;
+}
