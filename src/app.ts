@@ -29,7 +29,7 @@ import { createMetrics, type SwitchboardMetrics } from './metrics/metrics.ts';
 import { metricsPlugin } from './metrics/plugin.ts';
 import { createSandbox, type SandboxEngine } from './sandbox/engine.ts';
 import { sandboxPlugin } from './sandbox/plugin.ts';
-import { createPostgresStore } from './store/postgres/postgres-store.ts';
+import { createPostgresStore, postgresOptionsFromUrl } from './store/postgres/postgres-store.ts';
 import { createSqliteStore } from './store/sqlite/sqlite-store.ts';
 import type { Store } from './store/store.ts';
 import { TWILIO_INBOUND_PATH, twilioWebhookRoutes } from './webhooks/twilio-webhooks.ts';
@@ -74,10 +74,8 @@ export async function openStore(config: Pick<Config, 'databaseUrl'>): Promise<St
     return createSqliteStore({ path });
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
-    const u = new URL(url);
-    const schema = u.searchParams.get('schema') ?? undefined;
-    u.searchParams.delete('schema');
-    return createPostgresStore({ connectionString: u.toString(), ...(schema ? { schema } : {}) });
+    // schema, pool_max, pool_idle_timeout_ms, pool_connection_timeout_ms come from the URL (docs/guides/deployment.md).
+    return createPostgresStore(postgresOptionsFromUrl(url));
   }
   throw new Error(`databaseUrl must be sqlite:<path> or postgres://…; got ${url}`);
 }
@@ -210,7 +208,13 @@ export async function buildApp(inputConfig: Readonly<Config>, deps: AppDeps = {}
       owner,
       guard: compliance.guard,
       log: app.log.child({ component: 'dispatch' }),
-      hooks: { onSubmitted: (m) => metrics.submitted(m), onFinal: (m) => metrics.completed(m) },
+      hooks: {
+        onSubmitted: (m) => metrics.submitted(m),
+        onFinal: (m) => {
+          metrics.completed(m);
+          compliance.onFinal(m);
+        },
+      },
     });
     let dispatching = false;
 
@@ -222,6 +226,7 @@ export async function buildApp(inputConfig: Readonly<Config>, deps: AppDeps = {}
       onAccepted: (messages) => {
         metrics.accepted(messages);
         if (dispatching) dispatcher.wake();
+        void compliance.onAccepted(messages);
       },
       compliance: compliance.consent,
     });

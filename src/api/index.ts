@@ -10,7 +10,7 @@ import type { MessageRecord } from '../domain/message.ts';
 import type { Store } from '../store/store.ts';
 import { installErrorHandling } from './error-handler.ts';
 import { healthRoutes } from './health.ts';
-import { batchResultSchema, messageRoutes } from './messages.ts';
+import { batchResultSchema, messageRoutes, type AcceptCheck } from './messages.ts';
 import { sharedSchemas } from './schemas.ts';
 import { SCOPES } from './scopes.ts';
 
@@ -21,6 +21,8 @@ export interface ApiOptions {
   expectedMigrations: readonly string[];
   /** New messages were stored (not replays): wake the dispatcher, count them. */
   onAccepted?: (messages: readonly MessageRecord[]) => void;
+  /** Accept-time consent/country check (issue 4). */
+  compliance?: AcceptCheck;
   version?: string;
 }
 
@@ -52,7 +54,7 @@ export async function registerApi(app: FastifyInstance, opts: ApiOptions): Promi
   });
 
   await app.register(healthRoutes, { store: opts.store, expectedMigrations: opts.expectedMigrations });
-  await app.register(messageRoutes, { store: opts.store, config: opts.config, clock: opts.clock, onAccepted: opts.onAccepted });
+  await app.register(messageRoutes, { store: opts.store, config: opts.config, clock: opts.clock, onAccepted: opts.onAccepted, compliance: opts.compliance });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 }

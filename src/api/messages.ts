@@ -34,6 +34,12 @@ export interface MessageRoutesOptions {
   clock: Clock;
   /** Called after new messages were stored (wakes the dispatcher). */
   onAccepted?: (messages: readonly MessageRecord[]) => void;
+  /** Accept-time consent and country check (issue 4, src/compliance/consent-service.ts): a refusal per message, or null. */
+  compliance?: AcceptCheck;
+}
+
+export interface AcceptCheck {
+  checkAccept(messages: readonly MessageRecord[]): Promise<(SwitchboardError | null)[]>;
 }
 
 const IDEMPOTENCY_KEY_RE = /^[\x20-\x7e]{1,255}$/;
@@ -106,6 +112,10 @@ export async function messageRoutes(app: FastifyInstance, opts: MessageRoutesOpt
       if (idem !== null) {
         const existing = await store.findByIdempotencyKey(key.id, idem);
         if (existing) return replay(reply, replayOf(existing, r.message.requestHash));
+      }
+      if (opts.compliance) {
+        const [refusal] = await opts.compliance.checkAccept([r.message]);
+        if (refusal) throw refusal;
       }
       const [out] = await store.insertMessages([{ message: r.message, events: r.events }]);
       if (!out) throw new Error('store.insertMessages returned no outcome');
@@ -181,6 +191,16 @@ export async function messageRoutes(app: FastifyInstance, opts: MessageRoutesOpt
           }
         }
         toInsert.push({ index, message: r.message, events: r.events });
+      }
+      if (opts.compliance && toInsert.length > 0) {
+        const refusals = await opts.compliance.checkAccept(toInsert.map((t) => t.message));
+        for (let i = toInsert.length - 1; i >= 0; i--) {
+          const refusal = refusals[i];
+          if (!refusal) continue;
+          const { index } = toInsert[i]!;
+          results[index] = { index, ok: false, error: new SwitchboardError(refusal.code, { message: refusal.message, field: `messages[${index}].to`, details: refusal.details }) };
+          toInsert.splice(i, 1);
+        }
       }
       const stored: MessageRecord[] = [];
       if (toInsert.length > 0) {

@@ -2,7 +2,16 @@
  * API key scopes: the one list. Routes name the scope they need; `admin` satisfies every scope.
  * Later issues add scopes here (and only here); docs/reference/api.md lists them.
  */
-export const SCOPES = ['messages:send', 'messages:read', 'admin'] as const;
+export const SCOPES = [
+  'messages:send',
+  'messages:read',
+  'consent:read',
+  'consent:write',
+  'conversations:read',
+  'conversations:write',
+  'subscriptions:manage',
+  'admin',
+] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** Scopes of the development key created on first start. */

@@ -2,6 +2,8 @@
 import type { ParseArgsConfig } from 'node:util';
 import { buildApp, createAdapters, createProviderAgent, curlLine, openStore } from '../app.ts';
 import { createApiKey } from '../api/keys.ts';
+import { ConsentService } from '../compliance/consent-service.ts';
+import { runRetention } from '../compliance/retention-job.ts';
 import { parseScopes, SCOPES } from '../api/scopes.ts';
 import type { Config } from '../config/schema.ts';
 import type { Store } from '../store/store.ts';
@@ -277,6 +279,35 @@ Applies pending database migrations (also done automatically by \`start\`).`,
       } finally {
         await store.close();
       }
+    },
+  },
+
+  retention: { group: true, help: 'Usage: switchboard retention run [--dry-run] [--config FILE]', run: notRunnable },
+  'retention run': {
+    help: `Usage: switchboard retention run [--dry-run] [--config FILE]
+
+Applies the programs' retention now (docs/guides/compliance.md): redacts message bodies older than
+retention.bodyDays (hashing numbers when hashNumbers), purges raw webhook payloads older than rawWebhookDays.
+The consent ledger is never touched. --dry-run prints the cut-offs without changing anything.`,
+    options: { 'dry-run': { type: 'boolean' } },
+    async run(ctx) {
+      const config = ctx.config();
+      return withStore(config, async (store) => {
+        const consent = new ConsentService({ store, clock: { now: () => Date.now() }, programs: config.compliance.programs, accounts: config.accounts });
+        const r = await runRetention({ store, clock: { now: () => Date.now() }, compliance: config.compliance, consent }, { dryRun: ctx.values['dry-run'] === true });
+        if (r.plan.length === 0) ctx.io.out('No programs configured: nothing to redact (compliance.programs is empty).');
+        for (const [i, p] of r.plan.entries()) {
+          const c = r.programs[i]!;
+          const body = p.bodyBefore === null ? 'bodies kept' : `bodies before ${new Date(p.bodyBefore).toISOString()}${p.hashNumbers ? ' (numbers hashed)' : ''}`;
+          const raw = p.rawWebhookBefore === null ? 'raw webhooks kept' : `raw webhooks before ${new Date(p.rawWebhookBefore).toISOString()}`;
+          ctx.io.out(
+            r.dryRun
+              ? `${p.program}: would redact ${body}; ${raw} (${p.senders} sender(s))`
+              : `${p.program}: ${c.bodiesRedacted} bodies redacted, ${c.numbersHashed} numbers hashed, ${c.rawWebhooksPurged} raw webhooks purged`,
+          );
+        }
+        return 0;
+      });
     },
   },
 

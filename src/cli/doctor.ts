@@ -44,6 +44,12 @@ export async function runDoctor(io: CliIo, loadConfig: () => Readonly<Config>, d
     await store.ping();
     const applied = await store.appliedMigrations();
     line('ok', 'database', `${store.capabilities.name} reachable (${config.databaseUrl.replace(/\/\/([^:@/]+):[^@/]+@/, '//$1:***@')})`);
+    const caps = store.capabilities;
+    line(
+      'ok',
+      'store',
+      `engine ${caps.name}; ${caps.multiInstance ? 'multi-instance: several Switchboard instances may share it' : 'single instance: run one Switchboard process on it'}`,
+    );
     if (applied.length === 0) line('warn', 'migrations', 'none applied yet; `switchboard migrate` (or `start`) applies them');
     else line('ok', 'migrations', `${applied.length} applied (latest ${applied[applied.length - 1]})`);
   } catch (err) {

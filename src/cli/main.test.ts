@@ -5,6 +5,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from './main.ts';
 import type { CliIo } from './io.ts';
+import { checkPostgres, createTestSchema, describeTestDatabase } from '../store/postgres/test-db.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sb-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -125,6 +126,39 @@ describe('switchboard CLI', () => {
     expect(r.out).toMatch(/^ok\s+database: sqlite reachable/m);
     expect(r.out).toMatch(/^warn\s+account sandbox: .*ECONNREFUSED/m);
     expect(r.code, r.out).toBe(0);
+  });
+
+  it('doctor reports the store in use: engine, capabilities, migrations', async () => {
+    await run(['migrate']);
+    const r = await run(['doctor'], { SWITCHBOARD_PORT: String(closedPort) });
+    expect(r.out).toMatch(/^ok\s+store: engine sqlite; single instance/m);
+    expect(r.out).toMatch(/^ok\s+migrations: \d+ applied \(latest 00\d\d_\w+\)/m);
+  });
+
+  describe('on PostgreSQL', async () => {
+    const reach = await checkPostgres();
+    if (!reach.ok && process.env.CI) {
+      it(`PostgreSQL at ${describeTestDatabase()} is reachable`, () => {
+        throw new Error(`PostgreSQL at ${describeTestDatabase()} is unreachable (${reach.reason}); CI requires it.`);
+      });
+    }
+    it.skipIf(!reach.ok)('migrate then doctor on a postgres:// URL with schema and pool settings', async () => {
+      const t = await createTestSchema();
+      try {
+        const env = { SWITCHBOARD_DATABASE_URL: `${t.connectionString}?schema=${t.schema}&pool_max=2`, SWITCHBOARD_PORT: String(closedPort) };
+        const first = await run(['migrate'], env);
+        expect(first.code, first.err).toBe(0);
+        expect(first.out).toMatch(/Applied \d+ migration/);
+        expect((await run(['migrate'], env)).out).toMatch(/up to date/);
+        const d = await run(['doctor'], env);
+        expect(d.out).toMatch(/^ok\s+database: postgres reachable/m);
+        expect(d.out).toMatch(/^ok\s+store: engine postgres; multi-instance/m);
+        expect(d.out).toMatch(/^ok\s+migrations: \d+ applied \(latest 00\d\d_\w+\)/m);
+        expect(d.code, d.out).toBe(0);
+      } finally {
+        await t.drop();
+      }
+    });
   });
 
   it('doctor: an unreachable database fails (exit 1)', async () => {

@@ -21,6 +21,7 @@ Commands:
   sandbox [--port 4010]         Run the sandbox carrier alone
   sandbox reply --from --to --body   Inject an inbound message from a handset
   migrate                       Apply database migrations
+  retention run [--dry-run]     Apply the programs' retention now (redaction, raw webhook purge)
   doctor                        Check config, database, provider accounts and public URL
 
 Every command takes --config <file> and --help.

@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import YAML from 'yaml';
 import { CATEGORIES } from '../domain/message.ts';
 import { type Config, type SenderConfig, type SenderType, defaultConfig } from './schema.ts';
+import { validateComplianceConfig } from '../compliance/config.ts';
 
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -91,6 +92,7 @@ export function envOverrides(env: NodeJS.ProcessEnv, problems: string[]): Json {
   if (env.SWITCHBOARD_LOG_LEVEL) o.logLevel = env.SWITCHBOARD_LOG_LEVEL;
   if (env.SWITCHBOARD_SANDBOX) o.sandbox = { enabled: parseBool('SWITCHBOARD_SANDBOX', env.SWITCHBOARD_SANDBOX, problems) };
   if (env.SWITCHBOARD_DISPATCH) o.dispatch = { enabled: parseBool('SWITCHBOARD_DISPATCH', env.SWITCHBOARD_DISPATCH, problems) };
+  if (env.SWITCHBOARD_COMPLIANCE_NUMBER_HASH_PEPPER) o.compliance = { numberHashPepper: env.SWITCHBOARD_COMPLIANCE_NUMBER_HASH_PEPPER };
   if (env.SWITCHBOARD_DEV_KEY) o.devKeyOnFirstStart = parseBool('SWITCHBOARD_DEV_KEY', env.SWITCHBOARD_DEV_KEY, problems);
   if (env.SWITCHBOARD_TWILIO_ACCOUNT_SID) {
     // One production Twilio account from the environment replaces the configured accounts.
@@ -185,6 +187,7 @@ export function validateConfig(c: Config): string[] {
   num('dispatch.idlePollMs', d.idlePollMs, 10, 60_000);
   num('dispatch.reconcileDelayMs', d.reconcileDelayMs, 0, 3_600_000);
   if (d.submitTimeoutMs >= d.leaseMs) p.push('dispatch.submitTimeoutMs must be below dispatch.leaseMs, or another dispatcher may take over a request still in flight.');
+  if (Array.isArray(c.accounts)) p.push(...validateComplianceConfig(c.compliance, c.events, c.conversations, c.accounts));
   return p;
 }
 

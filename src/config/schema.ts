@@ -5,6 +5,16 @@
  * Documented in docs/reference/configuration.md.
  */
 import type { Category } from '../domain/message.ts';
+import {
+  defaultComplianceConfig,
+  defaultConversationsConfig,
+  defaultEventsConfig,
+  type ComplianceConfig,
+  type ConversationsConfig,
+  type EventsConfig,
+} from '../compliance/config.ts';
+
+export type { ComplianceConfig, ConversationsConfig, EventsConfig };
 
 export type SenderType = 'long_code' | 'toll_free' | 'short_code' | 'alphanumeric' | 'whatsapp';
 
@@ -82,6 +92,12 @@ export interface Config {
   sandbox: SandboxConfig;
   /** Create and print a development API key on first start with an empty database. */
   devKeyOnFirstStart: boolean;
+  /** Consent programs, number-hash pepper, retention job (docs/guides/compliance.md). */
+  compliance: ComplianceConfig;
+  /** Events to apps: subscription URL policy, deliverer concurrency/lease. */
+  events: EventsConfig;
+  /** Inbound ownership: routing rules, fallback apps, out-of-hours. */
+  conversations: ConversationsConfig;
 }
 
 export const SANDBOX_ACCOUNT_SID = 'AC00000000000000000000000000000001';
@@ -132,5 +148,8 @@ export function defaultConfig(): Config {
       seed: 1,
     },
     devKeyOnFirstStart: true,
+    compliance: defaultComplianceConfig(),
+    events: defaultEventsConfig(),
+    conversations: defaultConversationsConfig(),
   };
 }

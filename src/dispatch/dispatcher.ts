@@ -6,7 +6,9 @@
  *   2. `claimStale`  — in-flight submits whose lease expired (a dispatcher died) and ambiguous submits that are
  *                      due are looked up at the provider before anything is re-sent (reconcile).
  *   3. `claimDue`    — due queued messages, priority first, within each sender's rate window, up to the free
- *                      concurrency slots; each is submitted and its outcome recorded with a compare-and-set.
+ *                      concurrency slots; each is submitted and its outcome recorded with a compare-and-set
+ *                      that also settles its rate booking at the response time (`settleBookingAt`: strict pacing
+ *                      at the carrier, docs/reference/dispatch.md).
  *
  * The loop (`start`) runs rounds and sleeps until the store's `wakeAt`, `idlePollMs`, or `wake()`.
  * Every `now` comes from the injected clock; rules are documented in docs/reference/dispatch.md.
@@ -40,7 +42,33 @@ export interface DispatcherDeps {
   log?: DispatchLogger;
   random?: () => number;
   hooks?: { onSubmitted?(m: MessageRecord): void; onFinal?(m: MessageRecord): void };
+  /** Compliance check immediately before each submission (consent re-check, quiet hours); see DispatchGuard. */
+  guard?: DispatchGuard;
 }
+
+/** What the guard decided for one claimed message. */
+export type GuardOutcome<T> =
+  | { kind: 'proceed'; value: T }
+  /** Never submitted: sending → failed with `code`. */
+  | { kind: 'blocked'; code: string; message: string; detail: Record<string, unknown> }
+  /** Not now (quiet hours): sending → queued until `until`; not an attempt. */
+  | { kind: 'deferred'; until: number; detail: Record<string, unknown> };
+
+/**
+ * Runs immediately before the provider call (src/compliance/dispatch-guard.ts). When it allows the message it
+ * calls `submit` itself, so it can hold its decision (the contact's consent) until the request has been answered.
+ */
+export interface DispatchGuard {
+  around<T>(m: MessageRecord, submit: () => Promise<T>): Promise<GuardOutcome<T>>;
+  /** The provider refused the send because the contact opted out there (Twilio 21610): record it in the ledger. */
+  onProviderOptOut?(m: MessageRecord, code: string): Promise<void>;
+}
+
+/** `call` refused to start a submit that could outlive the lease (see submit). */
+const LEASE_TOO_SHORT = Symbol('lease too short');
+
+/** Provider error codes that mean "the recipient opted out at the provider". */
+const PROVIDER_OPT_OUT_CODES: readonly string[] = ['21610'];
 
 export interface RoundResult {
   claimed: number;
@@ -71,6 +99,7 @@ export class Dispatcher {
   private readonly log: DispatchLogger;
   private readonly random: () => number;
   private readonly hooks: NonNullable<DispatcherDeps['hooks']>;
+  private readonly guard: DispatchGuard | null;
 
   /** Submits on the wire (promise per message id). */
   private readonly inFlight = new Map<string, Promise<void>>();
@@ -94,6 +123,7 @@ export class Dispatcher {
     this.log = deps.log ?? silentLog;
     this.random = deps.random ?? Math.random;
     this.hooks = deps.hooks ?? {};
+    this.guard = deps.guard ?? null;
   }
 
   /** Submits currently on the wire. */
@@ -235,15 +265,67 @@ export class Dispatcher {
       await this.failNow(m, 'SB_NO_ADAPTER', `No provider adapter for account "${m.account}"`, { kind: 'permanent' });
       return;
     }
-    const validitySeconds = Math.min(36_000, Math.max(1, Math.ceil((m.expiresAt - this.clock.now()) / 1000)));
-    let result: SendResult;
-    try {
-      result = await adapter.send({ id: m.id, to: m.to, from: m.from, body: m.body, validitySeconds });
-    } catch (err) {
-      await this.onSubmitError(m, err);
+    const call = (): Promise<{ ok: true; result: SendResult } | { ok: false; err: unknown }> => {
+      // The request must be answered or aborted (submitTimeoutMs) before our lease runs out; otherwise another
+      // instance could take the message over, find nothing at the provider yet and send it again. After a stall
+      // (event loop, GC, slow guard) hand it back unsent instead.
+      if (m.leaseExpiresAt !== null && this.clock.now() + this.config.submitTimeoutMs >= m.leaseExpiresAt) {
+        return Promise.resolve({ ok: false as const, err: LEASE_TOO_SHORT });
+      }
+      const validitySeconds = Math.min(36_000, Math.max(1, Math.ceil((m.expiresAt - this.clock.now()) / 1000)));
+      return adapter.send({ id: m.id, to: m.to, from: m.from, body: m.body, validitySeconds }).then(
+        (result) => ({ ok: true as const, result }),
+        (err: unknown) => ({ ok: false as const, err }),
+      );
+    };
+    let outcome: Awaited<ReturnType<typeof call>>;
+    if (this.guard) {
+      let g: GuardOutcome<Awaited<ReturnType<typeof call>>>;
+      try {
+        g = await this.guard.around(m, call);
+      } catch (err) {
+        // The check itself failed (store unavailable): not submitted; retried like a transient failure.
+        await this.onSubmitError(m, new ProviderError('transient', 'SB_GUARD_FAILED', err instanceof Error ? err.message : String(err)));
+        return;
+      }
+      if (g.kind === 'blocked') {
+        await this.failNow(m, g.code, g.message, g.detail);
+        return;
+      }
+      if (g.kind === 'deferred') {
+        await this.defer(m, g.until, g.detail);
+        return;
+      }
+      outcome = g.value;
+    } else {
+      outcome = await call();
+    }
+    if (!outcome.ok && outcome.err === LEASE_TOO_SHORT) {
+      await this.defer(m, this.clock.now(), { reason: 'lease_too_short', leaseExpiresAt: m.leaseExpiresAt });
       return;
     }
-    await this.onSubmitted(m, result);
+    if (!outcome.ok) {
+      await this.onSubmitError(m, outcome.err);
+      return;
+    }
+    await this.onSubmitted(m, outcome.result);
+  }
+
+  /** Held by the guard (quiet hours): back to `queued` until `until`; the claim does not count as an attempt. */
+  private async defer(m: MessageRecord, until: number, detail: Record<string, unknown>): Promise<void> {
+    const now = this.clock.now();
+    const rec = await this.store.transition({
+      id: m.id,
+      from: ['sending'],
+      submitStates: ['in_flight'],
+      leaseOwner: this.owner,
+      patch: { status: 'queued', submitState: 'none', nextAttemptAt: until, attempts: Math.max(0, m.attempts - 1), leaseOwner: null, leaseExpiresAt: null },
+      now,
+      settleBookingAt: now,
+      event: { messageId: m.id, type: 'deferred', status: 'queued', at: now, detail: { ...detail, until } },
+    });
+    if (!rec) this.lostLease(m, 'deferred');
+    else this.log.info({ messageId: m.id, until }, 'message deferred');
   }
 
   private async onSubmitted(m: MessageRecord, r: SendResult): Promise<void> {
@@ -267,6 +349,7 @@ export class Dispatcher {
         leaseExpiresAt: null,
       },
       now,
+      settleBookingAt: now,
       event: { messageId: m.id, type: 'submitted', status: advanced ? r.status : 'sending', at: now, detail },
     });
     if (!rec) {
@@ -276,6 +359,7 @@ export class Dispatcher {
         from: BEYOND_SENDING,
         patch: { submitState: 'accepted', providerMessageId: r.providerMessageId, submittedAt: now, leaseOwner: null, leaseExpiresAt: null },
         now,
+        settleBookingAt: now,
         event: { messageId: m.id, type: 'submitted', status: null, at: now, detail: { ...detail, afterCallback: true } },
       });
     }
@@ -306,6 +390,13 @@ export class Dispatcher {
     switch (pe.kind) {
       case 'permanent':
         await this.failNow(m, pe.code, pe.message, base);
+        if (this.guard?.onProviderOptOut && PROVIDER_OPT_OUT_CODES.includes(pe.code)) {
+          try {
+            await this.guard.onProviderOptOut(m, pe.code);
+          } catch (err) {
+            this.log.error({ err, messageId: m.id }, 'could not record the provider opt-out');
+          }
+        }
         return;
       case 'ambiguous': {
         const lookupAt = now + this.config.reconcileDelayMs;
@@ -316,6 +407,7 @@ export class Dispatcher {
           leaseOwner: this.owner,
           patch: { submitState: 'ambiguous', nextAttemptAt: lookupAt, leaseOwner: null, leaseExpiresAt: null },
           now,
+          settleBookingAt: now,
           event: { messageId: m.id, type: 'ambiguous', status: 'sending', at: now, detail: { ...base, lookupAt } },
         });
         if (!rec) this.lostLease(m, 'ambiguous');
@@ -340,6 +432,7 @@ export class Dispatcher {
           leaseOwner: this.owner,
           patch: { status: 'queued', submitState: 'none', nextAttemptAt: retryAt, leaseOwner: null, leaseExpiresAt: null },
           now,
+          settleBookingAt: now,
           event: { messageId: m.id, type: 'submit_failed', status: 'queued', at: now, detail: { ...base, retryAt } },
         });
         if (!rec) this.lostLease(m, 'submit_failed');
@@ -359,6 +452,7 @@ export class Dispatcher {
       leaseOwner: this.owner,
       patch: { status: 'failed', submitState: 'none', errorCode: code, errorMessage: message, leaseOwner: null, leaseExpiresAt: null, completedAt: now },
       now,
+      settleBookingAt: now,
       event: { messageId: m.id, type: 'failed', status: 'failed', at: now, detail: { ...detail, code, message } },
     });
     if (!rec) {

@@ -117,6 +117,8 @@ export const EVENT_TYPES = [
   'canceled',
   'expired',
   'failed',
+  'deferred', // held by the program's quiet hours (detail { until, reason: 'quiet_hours' }); not an attempt
+  'consent_checked', // dispatch-time consent re-check passed, immediately before submission (detail { program, state })
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

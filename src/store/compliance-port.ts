@@ -121,7 +121,96 @@ export function consentKey(contact: string, program: string): string {
   return `${program}\u0000${contact}`;
 }
 
-export interface ComplianceStore {
+// ---- conversations (threads per contact and sender)
+
+export interface ConversationRecord {
+  /** cv_<ulid> */
+  id: string;
+  /** E.164 of the contact. */
+  contact: string;
+  /** `account:from` of our sender. */
+  senderKey: string;
+  account: string;
+  from: string;
+  program: string;
+  /** App (API key name) that owns the thread: the last app that wrote, or the routing rule/fallback owner. */
+  ownerApp: string | null;
+  lastMessageAt: number;
+  lastDirection: 'in' | 'out';
+  createdAt: number;
+}
+
+export interface TouchConversationRequest {
+  contact: string;
+  account: string;
+  from: string;
+  program: string;
+  direction: 'in' | 'out';
+  /** Outbound: the sending app; inbound: the resolved owner when the thread has none. null/undefined leaves it. */
+  ownerApp?: string | null;
+  at: number;
+}
+
+/** One message of a thread, either direction (a view over messages and inbound_messages). */
+export interface ThreadItem {
+  direction: 'in' | 'out';
+  id: string;
+  at: number;
+  from: string;
+  to: string;
+  body: string;
+  /** Outbound status; null for inbound. */
+  status: string | null;
+  /** Outbound: the API key that sent it (null for system messages such as keyword replies). */
+  keyId: string | null;
+  numMedia: number;
+}
+
+export interface TimeCursor {
+  at: number;
+  id: string;
+}
+
+export interface ConversationStore {
+  /** Upsert the (contact, account:from) thread; the newest message sets lastMessageAt/lastDirection. */
+  touchConversation(req: TouchConversationRequest): Promise<ConversationRecord>;
+  getConversation(id: string): Promise<ConversationRecord | null>;
+  /** Newest activity first (lastMessageAt desc, id desc). */
+  listConversations(q: { contact?: string; app?: string; since?: number; limit: number; cursor?: TimeCursor | null }): Promise<{ items: ConversationRecord[]; nextCursor: TimeCursor | null }>;
+  /** Both directions of a thread, newest first (at desc, id desc). */
+  listConversationMessages(id: string, q: { limit: number; cursor?: TimeCursor | null }): Promise<{ items: ThreadItem[]; nextCursor: TimeCursor | null }>;
+  /** Owner app of the (contact, account:from) thread, or null. */
+  getThreadOwner(contact: string, senderKey: string): Promise<string | null>;
+}
+
+// ---- retention
+
+export interface RedactRequest {
+  /** Sender keys (`account:from`) of the program: its outbound messages and the inbound messages to these numbers. */
+  senders: readonly string[];
+  /** Rows created (received) before this are due. */
+  before: number;
+  /** Replace the contact number by this (keyed hash); null keeps numbers. */
+  hash: ((e164: string) => string) | null;
+  now: number;
+  /** At most this many rows per call (the job calls again until fewer come back). */
+  max: number;
+}
+
+export interface RetentionStore {
+  /**
+   * Redact due rows: message bodies (finished messages only: never one still to be sent) and inbound bodies become
+   * '[redacted]'; with `hash`, the contact number (outbound `to`, inbound `from`) becomes its hash. The consent ledger
+   * is never touched. Returns rows changed this call.
+   */
+  redactMessagesBefore(req: RedactRequest): Promise<{ redacted: number; hashed: number }>;
+  /** Blank the raw body and headers of webhooks received before `before` (the dedupe key stays). Returns rows purged. */
+  purgeRawWebhooksBefore(req: { before: number; max: number }): Promise<number>;
+  /** Take or renew the named lease until `until` if it is free (expired) or already ours; false when another owner holds it. */
+  tryLease(req: { name: string; owner: string; until: number; now: number }): Promise<boolean>;
+}
+
+export interface ComplianceStore extends ConversationStore, RetentionStore {
   // ---- consent ledger
   /** Current snapshots of a contact (one per program with a row; a program without a row is `unknown`). */
   getConsent(contact: string, program?: string): Promise<ConsentSnapshot[]>;

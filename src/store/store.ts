@@ -89,6 +89,12 @@ export interface TransitionRequest {
   now: number;
   /** Appended in the same transaction, only when the update applies. */
   event?: NewEvent;
+  /**
+   * The provider answered this message's submit (accepted, failed or ambiguous) at this time: in the same write, and
+   * only when the update applies, its open rate bookings (claimDue) move to start at this time and close (see
+   * rate-limit.ts `settle`). Set by the dispatcher on the transition that records a submit's outcome.
+   */
+  settleBookingAt?: number;
 }
 
 export interface ClaimRequest {
@@ -262,7 +268,10 @@ export interface Store extends ComplianceStore {
    * then oldest (createdAt, then insertion order: FIFO), per sender, never exceeding a sender's segments per window (see dispatch/rate-limit.ts).
    * Within a sender, strict priority: if the head does not fit the window, nothing behind it is taken.
    * Each claim books its segments in the sender's window (kept in the store, so it holds across dispatchers) and
-   * appends a `submit_started` event (status `sending`, detail `{ owner, attempt }`).
+   * appends a `submit_started` event (status `sending`, detail `{ owner, attempt }`). Bookings are made open (the
+   * request is on the wire until `transition({ settleBookingAt })` records the response; open until the lease
+   * expiry) and open bookings count as arriving at `now` when planning: strict pacing at the carrier, see
+   * docs/reference/dispatch.md.
    * `wakeAt`: the earliest of the next `nextAttemptAt` in the future, the time a blocked sender's head fits
    * (rate-limit `reserve().retryAt`), and `now` when `max` stopped the claim with more due work left.
    */

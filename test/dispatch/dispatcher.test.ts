@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/domain/clock.ts';
 import type { MessageRecord } from '../../src/domain/message.ts';
 import { SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN, type DispatchConfig } from '../../src/config/schema.ts';
-import { Dispatcher } from '../../src/dispatch/dispatcher.ts';
+import { Dispatcher, type DispatchGuard } from '../../src/dispatch/dispatcher.ts';
 import { senderKey } from '../../src/dispatch/rate-limit.ts';
 import { createTwilioAdapter } from '../../src/providers/twilio/adapter.ts';
 import type { ProviderAdapter } from '../../src/providers/provider.ts';
@@ -45,7 +45,7 @@ function adapterFor(timeoutMs = 2_000): ProviderAdapter {
   );
 }
 
-function dispatcher(over: { config?: Partial<DispatchConfig>; mps?: Record<string, number>; adapter?: ProviderAdapter; owner?: string; random?: () => number } = {}) {
+function dispatcher(over: { config?: Partial<DispatchConfig>; mps?: Record<string, number>; adapter?: ProviderAdapter; owner?: string; random?: () => number; guard?: DispatchGuard } = {}) {
   const { log, lines } = memoryLog();
   const rates = new Map(Object.entries(over.mps ?? { [senderKey('sandbox', LONG)]: 1, [senderKey('sandbox', OTHER)]: 3 }));
   const d = new Dispatcher({
@@ -58,6 +58,7 @@ function dispatcher(over: { config?: Partial<DispatchConfig>; mps?: Record<strin
     owner: over.owner ?? 'test-dispatcher',
     log,
     random: over.random ?? (() => 0.5),
+    ...(over.guard ? { guard: over.guard } : {}),
   });
   return { d, lines };
 }
@@ -424,5 +425,49 @@ describe('loop', () => {
     await waitFor(async () => (await get(m!.id)).submitState === 'accepted', 'submitted after a failed round');
     await d.stop();
     expect(lines.some((l) => l.level === 'error' && l.msg === 'dispatch round failed')).toBe(true);
+  });
+});
+
+describe('strict pacing at the carrier (docs/reference/dispatch.md)', () => {
+  it('a submit answered late moves its booking to the response time: the next one waits a window after it', async () => {
+    const [first, second] = await enqueue({ from: LONG }, { from: LONG });
+    const real = adapterFor();
+    // The request spends 400 ms on the wire (CPU load): the carrier may receive it that late.
+    const slow: ProviderAdapter = { ...real, send: async (r) => (clock.advance(400), real.send(r)) };
+    const { d } = dispatcher({ adapter: slow });
+    const t = clock.now();
+    expect((await d.runOnce()).claimed).toBe(1);
+    expect((await get(first!.id)).submittedAt).toBe(t + 400);
+    // Booked at claim time only, the second could go at t + 1050, 650 ms after the first reached the carrier.
+    clock.set(t + 1_050);
+    const early = await d.runOnce();
+    expect(early.claimed).toBe(0);
+    expect(early.wakeAt).toBe(t + 400 + 1_050);
+    clock.set(t + 1_450);
+    expect((await d.runOnce()).claimed).toBe(1);
+    expect((await get(second!.id)).status).not.toBe('queued');
+  });
+
+  it('a submit that could outlive its lease (stalled before sending) is handed back unsent, then sent once', async () => {
+    const [m] = await enqueue({ from: OTHER });
+    const leaseMs = 10_000;
+    let stall = true;
+    // A guard that stalls 8.5 s before letting the submit go: only 1.5 s of lease left, less than the submit timeout.
+    const guard: DispatchGuard = {
+      around: async <T,>(_m: MessageRecord, submit: () => Promise<T>) => {
+        if (stall) clock.advance(8_500);
+        return { kind: 'proceed' as const, value: await submit() };
+      },
+    };
+    const { d } = dispatcher({ config: { leaseMs, submitTimeoutMs: 2_000 }, guard });
+    expect((await d.runOnce()).claimed).toBe(1);
+    expect(sb.submissionsFor(m!.body)).toBe(0);
+    const back = await get(m!.id);
+    expect(back).toMatchObject({ status: 'queued', submitState: 'none', attempts: 0, leaseOwner: null });
+    expect((await store.listEvents(m!.id)).at(-1)).toMatchObject({ type: 'deferred', detail: { reason: 'lease_too_short' } });
+    stall = false;
+    await waitFor(async () => ((await d.runOnce()).claimed === 1 ? true : (clock.advance(100), false)), 'claimed again');
+    expect(sb.submissionsFor(m!.body)).toBe(1);
+    expect((await get(m!.id)).submitState).toBe('accepted');
   });
 });

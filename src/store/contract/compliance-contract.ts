@@ -206,6 +206,129 @@ export function describeComplianceContract(name: string, factory: StoreFactory):
       });
     });
 
+    describe('conversations', () => {
+      const inbound = (id: string, from: string, to: string, at: number) => ({
+        id,
+        provider: 'twilio',
+        account: 'acct',
+        providerMessageId: `SM${id}`,
+        from,
+        to,
+        body: `in ${id}`,
+        numMedia: 0,
+        mediaUrls: [],
+        providerKeyword: null,
+        receivedAt: at,
+      });
+
+      it('one thread per (contact, sender): upsert, owner = last app that wrote, newest activity first', async () => {
+        const a = await store.touchConversation({ contact: ALICE, account: 'acct', from: '+15005550006', program: 'marketing', direction: 'out', ownerApp: 'billing', at: T0 });
+        expect(a).toMatchObject({ contact: ALICE, senderKey: 'acct:+15005550006', ownerApp: 'billing', lastDirection: 'out', lastMessageAt: T0, createdAt: T0 });
+        expect(a.id).toMatch(/^cv_/);
+        // Inbound keeps the owner; a late (older) touch does not move lastMessageAt back.
+        const b = await store.touchConversation({ contact: ALICE, account: 'acct', from: '+15005550006', program: 'marketing', direction: 'in', ownerApp: 'fallback', at: T0 + 10 });
+        expect(b).toMatchObject({ id: a.id, ownerApp: 'billing', lastDirection: 'in', lastMessageAt: T0 + 10 });
+        const c = await store.touchConversation({ contact: ALICE, account: 'acct', from: '+15005550006', program: 'marketing', direction: 'out', ownerApp: 'support', at: T0 + 5 });
+        expect(c).toMatchObject({ id: a.id, ownerApp: 'support', lastDirection: 'in', lastMessageAt: T0 + 10 });
+        expect(await store.getThreadOwner(ALICE, 'acct:+15005550006')).toBe('support');
+        expect(await store.getThreadOwner(ALICE, 'acct:+19999999999')).toBeNull();
+        // An inbound-first thread takes the resolved owner.
+        const d = await store.touchConversation({ contact: BOB, account: 'acct', from: '+15005550006', program: 'marketing', direction: 'in', ownerApp: 'fallback', at: T0 + 20 });
+        expect(d.ownerApp).toBe('fallback');
+        const e = await store.touchConversation({ contact: ALICE, account: 'acct', from: '55501', program: 'alerts', direction: 'out', ownerApp: null, at: T0 + 30 });
+        expect(e.ownerApp).toBeNull();
+
+        const page1 = await store.listConversations({ limit: 2 });
+        expect(page1.items.map((x) => x.id)).toEqual([e.id, d.id]);
+        const page2 = await store.listConversations({ limit: 2, cursor: page1.nextCursor });
+        expect(page2.items.map((x) => x.id)).toEqual([a.id]);
+        expect(page2.nextCursor).toBeNull();
+        expect((await store.listConversations({ limit: 10, contact: ALICE })).items.map((x) => x.id)).toEqual([e.id, a.id]);
+        expect((await store.listConversations({ limit: 10, app: 'support' })).items.map((x) => x.id)).toEqual([a.id]);
+        expect((await store.listConversations({ limit: 10, since: T0 + 15 })).items.map((x) => x.id)).toEqual([e.id, d.id]);
+        expect(await store.getConversation(a.id)).toEqual({ ...c });
+        expect(await store.getConversation('cv_nope')).toBeNull();
+      });
+
+      it('a thread reads both directions, newest first, cursor paged, and nothing of other threads', async () => {
+        const conv = await store.touchConversation({ contact: ALICE, account: 'acct', from: '+15005550006', program: 'marketing', direction: 'out', ownerApp: 'billing', at: T0 });
+        const o1 = contractMessage({ now: T0, to: ALICE, account: 'acct', from: '+15005550006', keyId: 'key_a' });
+        const o2 = contractMessage({ now: T0 + 20, to: ALICE, account: 'acct', from: '+15005550006' });
+        const other = contractMessage({ now: T0 + 5, to: ALICE, account: 'acct', from: '55501' });
+        await store.insertMessages([o1, o2, other].map((m) => ({ message: m, events: accepted(m) })));
+        await store.insertInbound(inbound('in_1', ALICE, '+15005550006', T0 + 10));
+        await store.insertInbound(inbound('in_2', ALICE, '+15005550006', T0 + 30));
+        await store.insertInbound(inbound('in_3', BOB, '+15005550006', T0 + 15));
+        const p1 = await store.listConversationMessages(conv.id, { limit: 3 });
+        expect(p1.items.map((i) => [i.direction, i.id])).toEqual([
+          ['in', 'in_2'],
+          ['out', o2.id],
+          ['in', 'in_1'],
+        ]);
+        expect(p1.items[1]).toMatchObject({ from: '+15005550006', to: ALICE, body: o2.body, status: 'queued', keyId: null });
+        const p2 = await store.listConversationMessages(conv.id, { limit: 3, cursor: p1.nextCursor });
+        expect(p2.items.map((i) => [i.direction, i.id, i.keyId])).toEqual([['out', o1.id, 'key_a']]);
+        expect(p2.nextCursor).toBeNull();
+        expect(await store.listConversationMessages('cv_nope', { limit: 3 })).toEqual({ items: [], nextCursor: null });
+      });
+    });
+
+    describe('retention', () => {
+      const hash = (n: string) => `hmac256:h(${n})`;
+      it('redacts finished messages and inbound bodies of the program before the cut-off; optionally hashes numbers; never the ledger', async () => {
+        const old = contractMessage({ now: T0 - 10_000, to: ALICE, account: 'acct', from: '+15005550006' });
+        const oldQueued = contractMessage({ now: T0 - 10_000, to: BOB, account: 'acct', from: '+15005550006' });
+        const recent = contractMessage({ now: T0 + 10, to: ALICE, account: 'acct', from: '+15005550006' });
+        const otherProgram = contractMessage({ now: T0 - 10_000, to: ALICE, account: 'acct', from: '55501' });
+        await store.insertMessages([old, oldQueued, recent, otherProgram].map((m) => ({ message: m, events: accepted(m) })));
+        for (const m of [old, recent, otherProgram]) {
+          await store.transition({ id: m.id, from: ['queued'], patch: { status: 'failed', completedAt: T0 - 5_000 }, now: T0 - 5_000 });
+        }
+        await store.insertInbound({ id: 'in_old', provider: 'twilio', account: 'acct', providerMessageId: 'SMold', from: ALICE, to: '+15005550006', body: 'my secret', numMedia: 0, mediaUrls: [], providerKeyword: null, receivedAt: T0 - 9_000 });
+        await store.recordConsent({ event: keywordEvent(ALICE, 'opted_out', T0 - 9_000, 'in_old'), programSenders: [], outbox: [], now: T0 - 9_000 });
+
+        const r1 = await store.redactMessagesBefore({ senders: ['acct:+15005550006'], before: T0, hash: null, now: T0, max: 1 });
+        expect(r1).toEqual({ redacted: 1, hashed: 0 });
+        const r2 = await store.redactMessagesBefore({ senders: ['acct:+15005550006'], before: T0, hash: null, now: T0, max: 10 });
+        expect(r2).toEqual({ redacted: 1, hashed: 0 });
+        expect(await store.redactMessagesBefore({ senders: ['acct:+15005550006'], before: T0, hash: null, now: T0, max: 10 })).toEqual({ redacted: 0, hashed: 0 });
+        expect((await store.getMessage(old.id))!.body).toBe('[redacted]');
+        expect((await store.getMessage(oldQueued.id))!.body).toBe(oldQueued.body);
+        expect((await store.getMessage(recent.id))!.body).toBe(recent.body);
+        expect((await store.getMessage(otherProgram.id))!.body).toBe(otherProgram.body);
+        expect((await store.listInbound({ limit: 5 })).items[0]!.body).toBe('[redacted]');
+
+        // Turning hashing on later hashes the numbers of rows already redacted.
+        const r3 = await store.redactMessagesBefore({ senders: ['acct:+15005550006'], before: T0, hash, now: T0, max: 10 });
+        expect(r3).toEqual({ redacted: 0, hashed: 2 });
+        expect((await store.getMessage(old.id))!.to).toBe(`hmac256:h(${ALICE})`);
+        expect((await store.listInbound({ limit: 5 })).items[0]!.from).toBe(`hmac256:h(${ALICE})`);
+        expect(await store.redactMessagesBefore({ senders: ['acct:+15005550006'], before: T0, hash, now: T0, max: 10 })).toEqual({ redacted: 0, hashed: 0 });
+        // The ledger keeps its evidence.
+        expect((await store.listConsentHistory(ALICE)).map((h) => [h.contact, h.evidence.inboundMessageId])).toEqual([[ALICE, 'in_old']]);
+      });
+
+      it('purges raw webhook payloads before the cut-off, keeping the dedupe key', async () => {
+        const receipt = (key: string, at: number) => ({ provider: 'twilio', kind: 'status', dedupeKey: key, receivedAt: at, url: 'https://x/webhooks', headers: { a: 'b' }, rawBody: 'MessageSid=SM1', signatureValid: true });
+        await store.recordWebhook(receipt('k1', T0 - 100));
+        await store.recordWebhook(receipt('k2', T0 - 50));
+        await store.recordWebhook(receipt('k3', T0 + 50));
+        expect(await store.purgeRawWebhooksBefore({ before: T0, max: 1 })).toBe(1);
+        expect(await store.purgeRawWebhooksBefore({ before: T0, max: 10 })).toBe(1);
+        expect(await store.purgeRawWebhooksBefore({ before: T0, max: 10 })).toBe(0);
+        expect((await store.recordWebhook(receipt('k1', T0 + 60))).duplicate).toBe(true);
+      });
+
+      it('a named lease has one holder until it expires', async () => {
+        expect(await store.tryLease({ name: 'retention', owner: 'a', until: T0 + 1_000, now: T0 })).toBe(true);
+        expect(await store.tryLease({ name: 'retention', owner: 'b', until: T0 + 2_000, now: T0 + 10 })).toBe(false);
+        expect(await store.tryLease({ name: 'retention', owner: 'a', until: T0 + 3_000, now: T0 + 20 })).toBe(true);
+        expect(await store.tryLease({ name: 'retention', owner: 'b', until: T0 + 4_000, now: T0 + 2_999 })).toBe(false);
+        expect(await store.tryLease({ name: 'retention', owner: 'b', until: T0 + 4_000, now: T0 + 3_000 })).toBe(true);
+        expect(await store.tryLease({ name: 'other', owner: 'a', until: T0 + 4_000, now: T0 + 3_000 })).toBe(true);
+      });
+    });
+
     describe('subscriptions, outbox and delivery log', () => {
       it('lists live subscriptions by key, app and event type; delete fails their pending rows', async () => {
         await store.createSubscription(subscription('sub_1'));

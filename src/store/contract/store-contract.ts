@@ -138,6 +138,22 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       return { now: T0, owner: OWNER, leaseMs: 30_000, max: 100, windowMs: W, rates: new Map(), defaultMps: 100, ...over };
     }
 
+    /** The provider answered these claimed submits at `at`: record it as the dispatcher does (settling the bookings). */
+    async function answered(claimed: readonly MessageRecord[], at: number): Promise<void> {
+      for (const m of claimed) {
+        const r = await store.transition({
+          id: m.id,
+          from: ['sending'],
+          submitStates: ['in_flight'],
+          leaseOwner: m.leaseOwner ?? OWNER,
+          patch: { submitState: 'accepted', providerMessageId: `SM${m.id}`, submittedAt: at, leaseOwner: null, leaseExpiresAt: null },
+          now: at,
+          settleBookingAt: at,
+        });
+        expect(r).not.toBeNull();
+      }
+    }
+
     // ------------------------------------------------------------------ lifecycle
 
     describe('migrations and lifecycle', () => {
@@ -530,6 +546,7 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         await insert(...Array.from({ length: 5 }, (_, i) => ({ now: T0 - 10 + i, from: A })), ...Array.from({ length: 5 }, (_, i) => ({ now: T0 - 10 + i, from: B })));
         const rates = new Map([[senderKey('acct', A), 2]]);
         const res = await store.claimDue(claimReq({ rates, defaultMps: 4 }));
+        await answered(res.claimed, T0);
         const byFrom = (from: string) => res.claimed.filter((m) => m.from === from).length;
         expect(byFrom(A)).toBe(2);
         expect(byFrom(B)).toBe(4);
@@ -550,6 +567,7 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       it('bookings hold across owners (the window is per sender, not per dispatcher)', async () => {
         await insert({ from: '+1X' }, { from: '+1X' });
         const a = await store.claimDue(claimReq({ owner: 'a', defaultMps: 1 }));
+        await answered(a.claimed, T0);
         const b = await store.claimDue(claimReq({ owner: 'b', now: T0 + 1, defaultMps: 1 }));
         expect(a.claimed).toHaveLength(1);
         expect(b.claimed).toHaveLength(0);
@@ -561,7 +579,9 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         const O = '+1OTHER';
         const rates = new Map([[senderKey('acct', S), 3]]);
         const [first] = await insert({ now: T0 - 100, from: S, segments: 2 });
-        expect((await store.claimDue(claimReq({ rates }))).claimed.map((m) => m.id)).toEqual([first!.id]);
+        const c0 = await store.claimDue(claimReq({ rates }));
+        expect(c0.claimed.map((m) => m.id)).toEqual([first!.id]);
+        await answered(c0.claimed, T0);
         const [otp, promo, other] = await insert(
           { now: T0 + 50, from: S, category: 'otp', segments: 2 },
           { now: T0 + 40, from: S, category: 'promotional', segments: 1 },
@@ -569,9 +589,11 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         );
         const blocked = await store.claimDue(claimReq({ now: T0 + 100, rates }));
         expect(blocked.claimed.map((m) => m.id)).toEqual([other!.id]);
+        await answered(blocked.claimed, T0 + 100);
         expect(blocked.wakeAt).toBe(T0 + W);
         const open = await store.claimDue(claimReq({ now: T0 + W, rates, max: 1 }));
         expect(open.claimed.map((m) => m.id)).toEqual([otp!.id]);
+        await answered(open.claimed, T0 + W);
         const then = await store.claimDue(claimReq({ now: T0 + W, rates }));
         expect(then.claimed.map((m) => m.id)).toEqual([promo!.id]);
       });
@@ -579,7 +601,9 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       it('a message longer than mps occupies consecutive windows', async () => {
         const rates = new Map([[senderKey('acct', '+1LONG'), 1]]);
         const [three, one] = await insert({ now: T0 - 2, from: '+1LONG', segments: 3 }, { now: T0 - 1, from: '+1LONG', segments: 1 });
-        expect((await store.claimDue(claimReq({ rates }))).claimed.map((m) => m.id)).toEqual([three!.id]);
+        const c0 = await store.claimDue(claimReq({ rates }));
+        expect(c0.claimed.map((m) => m.id)).toEqual([three!.id]);
+        await answered(c0.claimed, T0);
         // Booked at T0, T0+W, T0+2W: the next single segment fits only at T0+3W.
         const r1 = await store.claimDue(claimReq({ now: T0 + W, rates }));
         expect(r1.claimed).toEqual([]);
@@ -603,6 +627,7 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         let now = T0;
         for (let round = 0; round < 200 && claimedAt.size < recs.length; round++) {
           const res = await store.claimDue(claimReq({ now, rates, max: 2 }));
+          await answered(res.claimed, now);
           for (const m of res.claimed) {
             claimedAt.set(m.id, now);
             bookings.push(...chunks(now, m.segments, mps, W));
@@ -651,6 +676,77 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         const again = await store.claimDue(claimReq({ now: T0 + 5_000 }));
         expect(again.claimed.map((c) => c.attempts)).toEqual([2]);
         expect((await store.listEvents(m!.id)).filter((e) => e.type === 'submit_started')).toHaveLength(2);
+      });
+    });
+
+    describe('strict pacing at the carrier (open bookings, settle)', () => {
+      const S = '+1STRICTPACE';
+      const rates = new Map([[senderKey('acct', S), 1]]);
+
+      it('a booking whose request is on the wire counts as arriving now; the response moves it to the response time', async () => {
+        await insert({ now: T0 - 2, from: S }, { now: T0 - 1, from: S });
+        const first = await store.claimDue(claimReq({ rates }));
+        expect(first.claimed).toHaveLength(1);
+        // A window later the request is still unanswered: it may arrive any moment, so nothing more goes.
+        const during = await store.claimDue(claimReq({ now: T0 + W, rates }));
+        expect(during.claimed).toEqual([]);
+        expect(during.wakeAt).toBe(T0 + 2 * W);
+        // Answered at T0 + W + 100: the booking is there now, the next fits one window after it.
+        await answered(first.claimed, T0 + W + 100);
+        const early = await store.claimDue(claimReq({ now: T0 + 2 * W + 99, rates }));
+        expect(early.claimed).toEqual([]);
+        expect(early.wakeAt).toBe(T0 + 2 * W + 100);
+        expect((await store.claimDue(claimReq({ now: T0 + 2 * W + 100, rates }))).claimed).toHaveLength(1);
+      });
+
+      it('settling is part of the outcome write: it does not apply when the transition does not', async () => {
+        await insert({ now: T0 - 2, from: S }, { now: T0 - 1, from: S });
+        const first = await store.claimDue(claimReq({ rates }));
+        const lost = await store.transition({
+          id: first.claimed[0]!.id,
+          from: ['sending'],
+          leaseOwner: 'someone-else',
+          patch: { submitState: 'accepted' },
+          now: T0 + 10,
+          settleBookingAt: T0 + 10,
+        });
+        expect(lost).toBeNull();
+        // Still open: a window after the claim it still counts as arriving now.
+        expect((await store.claimDue(claimReq({ now: T0 + W + 20, rates }))).claimed).toEqual([]);
+      });
+
+      it('an unanswered booking (its dispatcher died) counts until its lease expiry, then ages out', async () => {
+        await insert({ now: T0 - 2, from: S }, { now: T0 - 1, from: S });
+        expect((await store.claimDue(claimReq({ rates, leaseMs: 5_000 }))).claimed).toHaveLength(1);
+        const pinned = await store.claimDue(claimReq({ now: T0 + 5_000 + W - 1, rates }));
+        expect(pinned.claimed).toEqual([]);
+        expect(pinned.wakeAt).toBe(T0 + 5_000 + W);
+        expect((await store.claimDue(claimReq({ now: T0 + 5_000 + W, rates }))).claimed).toHaveLength(1);
+      });
+
+      it('a settled multi-window message keeps its chunk spacing from the response time', async () => {
+        const [three, one] = await insert({ now: T0 - 2, from: S, segments: 2 }, { now: T0 - 1, from: S });
+        const c = await store.claimDue(claimReq({ rates }));
+        expect(c.claimed.map((m) => m.id)).toEqual([three!.id]);
+        await answered(c.claimed, T0 + 300);
+        // Chunks now at T0+300 and T0+300+W: the next single segment fits at T0+300+2W.
+        const r = await store.claimDue(claimReq({ now: T0 + 2 * W, rates }));
+        expect(r.claimed).toEqual([]);
+        expect(r.wakeAt).toBe(T0 + 300 + 2 * W);
+        expect((await store.claimDue(claimReq({ now: T0 + 300 + 2 * W, rates }))).claimed.map((m) => m.id)).toEqual([one!.id]);
+      });
+    });
+
+    describe('named leases (run-once background jobs across instances)', () => {
+      it('owners racing for a free lease: exactly one gets it; it renews; the others get it only after expiry', async () => {
+        const owners = ['o1', 'o2', 'o3', 'o4', 'o5', 'o6'];
+        const got = await Promise.all(owners.map((owner) => store.tryLease({ name: 'sweep', owner, until: T0 + 10_000, now: T0 })));
+        expect(got.filter(Boolean)).toHaveLength(1);
+        const holder = owners[got.indexOf(true)]!;
+        const other = owners.find((o) => o !== holder)!;
+        expect(await store.tryLease({ name: 'sweep', owner: holder, until: T0 + 20_000, now: T0 + 9_000 })).toBe(true);
+        expect(await store.tryLease({ name: 'sweep', owner: other, until: T0 + 30_000, now: T0 + 19_999 })).toBe(false);
+        expect(await store.tryLease({ name: 'sweep', owner: other, until: T0 + 30_000, now: T0 + 20_000 })).toBe(true);
       });
     });
 

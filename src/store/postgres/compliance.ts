@@ -15,6 +15,8 @@ import {
   consentKey,
   type CompleteDeliveryRequest,
   type ComplianceStore,
+  type ConversationStore,
+  type RetentionStore,
   type ConsentHistoryEntry,
   type DeliveryRow,
   type NewOutboxRow,
@@ -117,7 +119,7 @@ function toDelivery(r: Row): DeliveryRow {
   };
 }
 
-export function postgresCompliance(d: ComplianceDeps): ComplianceStore {
+export function postgresCompliance(d: ComplianceDeps): Omit<ComplianceStore, keyof ConversationStore | keyof RetentionStore> {
   const { s } = d;
   const q = <R extends Row = Row>(text: string, values: unknown[] = [], db: Queryable = d.pool) => db.query<R>(text, values);
 

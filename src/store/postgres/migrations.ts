@@ -237,6 +237,46 @@ CREATE TABLE __SCHEMA__.deliveries (
 CREATE INDEX deliveries_sub_idx ON __SCHEMA__.deliveries (subscription_id, seq DESC);
 `,
   },
+  {
+    // Issue 4: conversations (one thread per contact and sender); thread reads come from messages + inbound_messages.
+    name: '0003_conversations',
+    sql: `
+CREATE TABLE __SCHEMA__.conversations (
+  id               TEXT COLLATE "C" PRIMARY KEY,
+  contact          TEXT NOT NULL,
+  sender_key       TEXT NOT NULL,
+  account          TEXT NOT NULL,
+  from_number      TEXT NOT NULL,
+  program          TEXT NOT NULL,
+  owner_app        TEXT,
+  last_message_at  BIGINT NOT NULL,
+  last_direction   TEXT NOT NULL CHECK (last_direction IN ('in', 'out')),
+  created_at       BIGINT NOT NULL,
+  CONSTRAINT conversations_thread_uq UNIQUE (contact, sender_key)
+);
+CREATE INDEX conversations_recent_idx ON __SCHEMA__.conversations (last_message_at DESC, id DESC);
+CREATE INDEX conversations_contact_idx ON __SCHEMA__.conversations (contact, last_message_at DESC);
+CREATE INDEX conversations_owner_idx ON __SCHEMA__.conversations (owner_app, last_message_at DESC);
+CREATE INDEX inbound_thread_idx ON __SCHEMA__.inbound_messages (from_number, to_number, received_at DESC, id DESC);
+-- retention: finished messages by age; named leases (the nightly job runs on one instance)
+CREATE INDEX messages_completed_idx ON __SCHEMA__.messages (created_at) WHERE completed_at IS NOT NULL;
+CREATE TABLE __SCHEMA__.leases (
+  name        TEXT PRIMARY KEY,
+  owner       TEXT NOT NULL,
+  expires_at  BIGINT NOT NULL
+);
+`,
+  },
+  {
+    // Issue 5: strict pacing at the carrier (rate bookings stay open while their request is on the wire, then move to
+    // the response time). docs/reference/dispatch.md "Pacing at the carrier".
+    name: '0004_dispatch_pacing',
+    sql: `
+-- set while the booking's request is on the wire (claimed, no response recorded): the claim's lease expiry
+ALTER TABLE __SCHEMA__.rate_usage ADD COLUMN open_until BIGINT;
+CREATE INDEX rate_usage_open_idx ON __SCHEMA__.rate_usage (message_id) WHERE open_until IS NOT NULL;
+`,
+  },
 ];
 
 /** Double-quote an identifier for SQL (`my"schema` → `"my""schema"`). */

@@ -35,6 +35,8 @@ import type { ComplianceStore } from '../compliance-port.ts';
 import { AWAITING_SAMPLE, bucketCount, zeroCounts } from '../stats-query.ts';
 import { planClaims, type QueueHead } from './claim-plan.ts';
 import { postgresCompliance } from './compliance.ts';
+import { postgresConversations } from './conversations.ts';
+import { postgresRetention } from './retention.ts';
 import { migrationSql, POSTGRES_MIGRATIONS, quoteIdent, type PostgresMigration } from './migrations.ts';
 
 export interface PostgresStoreOptions {
@@ -302,6 +304,8 @@ class PostgresStore implements Store {
     const onError = opts.onError ?? (() => {});
     this.pool.on('error', (err) => onError(err));
     Object.assign(this, postgresCompliance({ pool: this.pool, s: this.s, schema: this.schema, tx: (fn) => this.tx(fn) }));
+    Object.assign(this, postgresConversations({ pool: this.pool, s: this.s }));
+    Object.assign(this, postgresRetention({ pool: this.pool, s: this.s, tx: (fn) => this.tx(fn) }));
   }
 
   private q<R extends Row = Row>(text: string, values: unknown[] = [], db: Queryable = this.pool): Promise<pg.QueryResult<R>> {
@@ -562,8 +566,19 @@ class PostgresStore implements Store {
       eventCte = `, ev AS (INSERT INTO ${this.s}.message_events (message_id, type, status, at, detail)
         SELECT $${n + 1}::text, $${n + 2}::text, $${n + 3}::text, $${n + 4}::bigint, $${n + 5}::jsonb FROM u)`;
     }
+    let settleCte = '';
+    if (req.settleBookingAt !== undefined) {
+      // The submit was answered: move the message's open bookings to start at that time and close them (rate-limit.ts
+      // `settle`), only when the update applied (we held the message, so no other attempt of it is on the wire).
+      values.push(req.settleBookingAt);
+      const at = `$${values.length}::bigint`;
+      settleCte = `, settle AS (
+        UPDATE ${this.s}.rate_usage r SET at = r.at + greatest(0, ${at} - d.first), open_until = NULL
+        FROM (SELECT min(at) AS first FROM ${this.s}.rate_usage WHERE message_id = $1 AND open_until IS NOT NULL) d
+        WHERE r.message_id = $1 AND r.open_until IS NOT NULL AND EXISTS (SELECT 1 FROM u))`;
+    }
     const r = await this.q(
-      `WITH u AS (UPDATE ${this.s}.messages SET ${sets.join(', ')} WHERE ${where.join(' AND ')} RETURNING *)${eventCte} SELECT * FROM u`,
+      `WITH u AS (UPDATE ${this.s}.messages SET ${sets.join(', ')} WHERE ${where.join(' AND ')} RETURNING *)${eventCte}${settleCte} SELECT * FROM u`,
       values,
     );
     return r.rows[0] ? toMessage(r.rows[0]) : null;
@@ -638,10 +653,10 @@ class PostgresStore implements Store {
       // 4. The senders' booked usage, and each sender's due queue head: as many messages as could fit its window
       //    now, plus one to know what comes next. Heads are read without row locks (step 6 locks what is claimed).
       const limits = locked.map((k) => Math.min(max, Math.max(1, Math.ceil(mpsOf(k)))) + 1);
-      const read = await this.q<{ usage: [string, number, number][]; heads: [string, string, number, number, number, number][] }>(
+      const read = await this.q<{ usage: [string, number, number, number | null][]; heads: [string, string, number, number, number, number][] }>(
         `SELECT
-           (SELECT coalesce(json_agg(json_build_array(sender_key, at, segments)), '[]'::json)
-              FROM ${this.s}.rate_usage WHERE sender_key = ANY($1::text[]) AND at > $4) AS usage,
+           (SELECT coalesce(json_agg(json_build_array(sender_key, at, segments, open_until)), '[]'::json)
+              FROM ${this.s}.rate_usage WHERE sender_key = ANY($1::text[]) AND (at > $4 OR open_until > $4)) AS usage,
            (SELECT coalesce(json_agg(json_build_array(m.id, m.sender_key, m.priority, m.created_at, m.seq, m.segments)), '[]'::json)
               FROM unnest($1::text[], $2::int[]) AS s(k, lim)
               CROSS JOIN LATERAL (
@@ -653,7 +668,8 @@ class PostgresStore implements Store {
         [locked, limits, now, now - W],
         c,
       );
-      for (const [key, at, segments] of read.rows[0]!.usage) usage.get(key)?.push({ at, segments });
+      // Open bookings (request still on the wire) count as arriving now: rate-limit.ts effectiveAt.
+      for (const [key, at, segments, openUntil] of read.rows[0]!.usage) usage.get(key)?.push({ at, segments, openUntil });
       const heads: QueueHead[] = read.rows[0]!.heads.map(([id, senderKey, priority, createdAt, seq, segments]) => ({ id, senderKey, priority, createdAt, seq, segments }));
       const truncated = new Set(locked.filter((k, i) => heads.filter((h) => h.senderKey === k).length >= limits[i]!));
 
@@ -683,11 +699,12 @@ class PostgresStore implements Store {
            SELECT c.id, 'submit_started', 'sending', $4::bigint, jsonb_build_object('owner', $2::text, 'attempt', c.attempts)
            FROM c ORDER BY array_position($1::text[], c.id::text)
          ), book AS (
-           INSERT INTO ${this.s}.rate_usage (sender_key, at, segments, message_id)
-           SELECT u.k, u.at, u.seg, u.mid FROM unnest($5::text[], $6::bigint[], $7::float8[], $8::text[]) AS u(k, at, seg, mid)
+           INSERT INTO ${this.s}.rate_usage (sender_key, at, segments, message_id, open_until)
+           SELECT u.k, u.at, u.seg, u.mid, $3::bigint FROM unnest($5::text[], $6::bigint[], $7::float8[], $8::text[]) AS u(k, at, seg, mid)
            WHERE u.mid IN (SELECT id FROM c)
          ), prune AS (
            DELETE FROM ${this.s}.rate_usage WHERE sender_key = ANY($9::text[]) AND at <= $4::bigint - $10::bigint
+             AND (open_until IS NULL OR open_until <= $4::bigint - $10::bigint)
          )
          SELECT * FROM c`,
         [

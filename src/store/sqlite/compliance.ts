@@ -12,6 +12,8 @@ import {
   consentKey,
   type CompleteDeliveryRequest,
   type ComplianceStore,
+  type ConversationStore,
+  type RetentionStore,
   type ConsentHistoryEntry,
   type DeliveryRow,
   type NewOutboxRow,
@@ -164,7 +166,7 @@ function splitSender(key: string): [string, string] {
 }
 
 /** The compliance methods over an open, migrated database; `write` runs a function in a BEGIN IMMEDIATE transaction. */
-export function sqliteCompliance(db: Database, write: <T>(fn: () => T) => T): ComplianceStore {
+export function sqliteCompliance(db: Database, write: <T>(fn: () => T) => T): Omit<ComplianceStore, keyof ConversationStore | keyof RetentionStore> {
   const cache = new Map<string, Statement>();
   const p = (sql: string): Statement => {
     let st = cache.get(sql);

@@ -217,6 +217,46 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX deliveries_sub ON deliveries (subscription_id, seq DESC);
     `,
   },
+  {
+    // Issue 4: conversations (one thread per contact and sender); thread reads come from messages + inbound_messages.
+    name: '0003_conversations',
+    sql: `
+      CREATE TABLE conversations (
+        id              TEXT PRIMARY KEY,
+        contact         TEXT NOT NULL,
+        sender_key      TEXT NOT NULL,
+        account         TEXT NOT NULL,
+        from_number     TEXT NOT NULL,
+        program         TEXT NOT NULL,
+        owner_app       TEXT,
+        last_message_at INTEGER NOT NULL,
+        last_direction  TEXT NOT NULL CHECK (last_direction IN ('in', 'out')),
+        created_at      INTEGER NOT NULL,
+        UNIQUE (contact, sender_key)
+      ) STRICT;
+      CREATE INDEX conversations_recent ON conversations (last_message_at DESC, id DESC);
+      CREATE INDEX conversations_contact ON conversations (contact, last_message_at DESC);
+      CREATE INDEX conversations_owner ON conversations (owner_app, last_message_at DESC);
+      -- a thread's inbound side: from the contact to our number
+      CREATE INDEX inbound_thread ON inbound_messages (from_number, to_number, received_at DESC, id DESC);
+      -- retention: finished messages by age; named leases (the nightly job runs on one instance)
+      CREATE INDEX messages_completed ON messages (created_at) WHERE completed_at IS NOT NULL;
+      CREATE TABLE leases (
+        name        TEXT PRIMARY KEY,
+        owner       TEXT NOT NULL,
+        expires_at  INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
+  {
+    // Issue 5: strict pacing at the carrier (bookings stay open while their request is on the wire, then move to the
+    // response time). docs/reference/dispatch.md "Pacing at the carrier".
+    name: '0004_dispatch_pacing',
+    sql: `
+      ALTER TABLE sender_usage ADD COLUMN open_until INTEGER;   -- claim's lease expiry while the request is on the wire
+      CREATE INDEX sender_usage_open ON sender_usage (message_id) WHERE open_until IS NOT NULL;
+    `,
+  },
 ];
 
 const BOOKKEEPING = `

@@ -39,6 +39,8 @@ import type {
 } from '../store.ts';
 import { appliedMigrations, migrate } from './migrations.ts';
 import { sqliteCompliance } from './compliance.ts';
+import { sqliteConversations } from './conversations.ts';
+import { sqliteRetention } from './retention.ts';
 import type { ComplianceStore } from '../compliance-port.ts';
 import { sqliteSenderQueues, sqliteStats } from './stats.ts';
 
@@ -262,9 +264,12 @@ function prepareAll(db: Database) {
     revokeKey: p('UPDATE api_keys SET revoked_at = ? WHERE (id = ? OR name = ?) AND revoked_at IS NULL'),
     countKeys: p('SELECT COUNT(*) AS n FROM api_keys'),
 
-    pruneUsage: p('DELETE FROM sender_usage WHERE at <= ?'),
-    usageFor: p('SELECT at, segments FROM sender_usage WHERE sender_key = ? AND at > ? ORDER BY at'),
-    bookUsage: p('INSERT INTO sender_usage (sender_key, at, segments, message_id) VALUES (?, ?, ?, ?)'),
+    // Open bookings (request on the wire) count until their open_until has left the window too (rate-limit.ts prune).
+    pruneUsage: p('DELETE FROM sender_usage WHERE at <= @t AND (open_until IS NULL OR open_until <= @t)'),
+    usageFor: p('SELECT at, segments, open_until AS openUntil FROM sender_usage WHERE sender_key = @k AND (at > @t OR open_until > @t) ORDER BY at'),
+    bookUsage: p('INSERT INTO sender_usage (sender_key, at, segments, message_id, open_until) VALUES (?, ?, ?, ?, ?)'),
+    openBookingsStart: p('SELECT MIN(at) AS first FROM sender_usage WHERE message_id = ? AND open_until IS NOT NULL'),
+    settleBookings: p('UPDATE sender_usage SET at = at + ?, open_until = NULL WHERE message_id = ? AND open_until IS NOT NULL'),
     // Skip-scan over the senders with queued work (one index seek per sender, not one row per queued message).
     nextSender: p(
       `SELECT account, from_number FROM messages INDEXED BY messages_sender_queue
@@ -521,6 +526,11 @@ class SqliteStore implements Store {
       const row = st.get(...args) as MessageRow | undefined;
       if (!row) return null;
       if (req.event) this.addEvent(req.event);
+      if (req.settleBookingAt !== undefined) {
+        // The submit was answered: its open bookings move to start then and close (rate-limit.ts settle).
+        const first = (this.s.openBookingsStart.get(req.id) as { first: number | null }).first;
+        if (first !== null) this.s.settleBookings.run(Math.max(0, req.settleBookingAt - first), req.id);
+      }
       return toMessage(row);
     });
   }
@@ -537,7 +547,7 @@ class SqliteStore implements Store {
     const s = this.s;
     const { now, windowMs } = req;
     return this.write(() => {
-      s.pruneUsage.run(now - windowMs);
+      s.pruneUsage.run({ t: now - windowMs });
       const headLimit = Math.max(1, Math.floor(req.max));
       const senders: SenderState[] = [];
       let cur: { account: string; from_number: string } | undefined = { account: '', from_number: '' };
@@ -546,7 +556,7 @@ class SqliteStore implements Store {
         const key = senderKey(account, from_number);
         const heads = s.senderHead.all(account, from_number, now, now, headLimit) as MessageRow[];
         if (heads.length === 0) continue;
-        const usage = s.usageFor.all(key, now - windowMs) as UsageEntry[];
+        const usage = s.usageFor.all({ k: key, t: now - windowMs }) as UsageEntry[];
         senders.push({ key, mps: req.rates.get(key) ?? req.defaultMps, usage, heads, pos: 0, blocked: false, exhaustedLimit: heads.length === headLimit });
       }
 
@@ -571,8 +581,8 @@ class SqliteStore implements Store {
         pick.pos++;
         if (!updated) continue;
         for (const e of r.entries) {
-          s.bookUsage.run(pick.key, e.at, e.segments, row.id);
-          pick.usage.push(e);
+          s.bookUsage.run(pick.key, e.at, e.segments, row.id, now + req.leaseMs);
+          pick.usage.push({ ...e, openUntil: now + req.leaseMs });
         }
         this.addEvent({ messageId: row.id, type: 'submit_started', status: 'sending', at: now, detail: { owner: req.owner, attempt: updated.attempts } });
         claimed.push(toMessage(updated));
@@ -672,9 +682,21 @@ class SqliteStore implements Store {
   private complianceImpl: ComplianceStore | null = null;
   private get compliance(): ComplianceStore {
     if (this.closed) throw new Error('store is closed');
-    this.complianceImpl ??= sqliteCompliance(this.db, (fn) => this.write(fn));
+    this.complianceImpl ??= {
+      ...sqliteCompliance(this.db, (fn) => this.write(fn)),
+      ...sqliteConversations(this.db, (fn) => this.write(fn)),
+      ...sqliteRetention(this.db, (fn) => this.write(fn)),
+    };
     return this.complianceImpl;
   }
+  touchConversation: ComplianceStore['touchConversation'] = (req) => this.compliance.touchConversation(req);
+  getConversation: ComplianceStore['getConversation'] = (id) => this.compliance.getConversation(id);
+  listConversations: ComplianceStore['listConversations'] = (q) => this.compliance.listConversations(q);
+  listConversationMessages: ComplianceStore['listConversationMessages'] = (id, q) => this.compliance.listConversationMessages(id, q);
+  getThreadOwner: ComplianceStore['getThreadOwner'] = (c, k) => this.compliance.getThreadOwner(c, k);
+  redactMessagesBefore: ComplianceStore['redactMessagesBefore'] = (req) => this.compliance.redactMessagesBefore(req);
+  purgeRawWebhooksBefore: ComplianceStore['purgeRawWebhooksBefore'] = (req) => this.compliance.purgeRawWebhooksBefore(req);
+  tryLease: ComplianceStore['tryLease'] = (req) => this.compliance.tryLease(req);
   getConsent: ComplianceStore['getConsent'] = (c, p) => this.compliance.getConsent(c, p);
   getConsentMany: ComplianceStore['getConsentMany'] = (pairs) => this.compliance.getConsentMany(pairs);
   recordConsent: ComplianceStore['recordConsent'] = (req) => this.compliance.recordConsent(req);

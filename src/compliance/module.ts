@@ -1,0 +1,151 @@
+/**
+ * Issue 4 assembled: the consent service, the dispatch guard, the inbound handler, the event deliverer and the
+ * HTTP routes, built from the store, the clock and the config. The composition root (src/app.ts) creates it
+ * once, passes `guard` to the Dispatcher, `onInbound`/`onStatus` to the webhook routes, `consent` to the
+ * message routes (accept-time check), registers `routes`, and starts/stops it with the app.
+ */
+import type { FastifyInstance } from 'fastify';
+import { consentRoutes } from '../api/consent.ts';
+import { consentBulkRoutes } from '../api/consent-bulk.ts';
+import { conversationRoutes } from '../api/conversations.ts';
+import { subscriptionRoutes } from '../api/subscriptions.ts';
+import type { Config } from '../config/schema.ts';
+import type { Clock } from '../domain/clock.ts';
+import type { MessageRecord, NewEvent } from '../domain/message.ts';
+import { EventDeliverer } from '../events/deliverer.ts';
+import { createInboundHandler, type InboundOutcome } from '../inbound/inbound-handler.ts';
+import type { InboundRecord, Store } from '../store/store.ts';
+import {
+  defaultComplianceConfig,
+  defaultConversationsConfig,
+  defaultEventsConfig,
+  type ComplianceConfig,
+  type ConversationsConfig,
+  type EventsConfig,
+} from './config.ts';
+import { ConsentService, silentComplianceLog, type ComplianceLogger } from './consent-service.ts';
+import { ComplianceDispatchGuard } from './dispatch-guard.ts';
+import { maskNumber } from './retention.ts';
+import { RetentionScheduler, runRetention, type RetentionRunResult } from './retention-job.ts';
+
+/** The config sections of issue 4, optional on `Config` until merged into src/config/schema.ts. */
+export type ConfigWithCompliance = Config & { compliance?: ComplianceConfig; events?: EventsConfig; conversations?: ConversationsConfig };
+
+export interface ComplianceModuleDeps {
+  store: Store;
+  clock: Clock;
+  config: Readonly<ConfigWithCompliance>;
+  /** Lease owner id for the deliverer (unique per process). */
+  owner: string;
+  /** Wakes the dispatcher (auto-replies stored). */
+  onAccepted?: (count: number) => void;
+  log?: ComplianceLogger & { child?(bindings: Record<string, unknown>): ComplianceLogger };
+  random?: () => number;
+}
+
+export interface ComplianceModule {
+  consent: ConsentService;
+  guard: ComplianceDispatchGuard;
+  deliverer: EventDeliverer;
+  retention: RetentionScheduler;
+  /** Apply retention now (`switchboard retention run`). */
+  runRetention(opts?: { dryRun?: boolean }): Promise<RetentionRunResult>;
+  compliance: ComplianceConfig;
+  events: EventsConfig;
+  conversations: ConversationsConfig;
+  /** The webhook routes' `onInbound` hook. */
+  onInbound(record: InboundRecord): Promise<InboundOutcome>;
+  /** New messages were stored through the API: file them in their threads (owner = the sending app). */
+  onAccepted(messages: readonly MessageRecord[]): Promise<void>;
+  /** The dispatcher's `onFinal` hook: a message it ended (failed before submission, expired, …) → `message.status`. */
+  onFinal(message: MessageRecord): void;
+  /** The webhook routes' `onStatus` hook: `message.status` to the sending app's subscriptions. */
+  onStatus(message: MessageRecord, event: NewEvent): void;
+  /** Register /v1/contacts/…/consent and /v1/subscriptions…, /v1/deliveries/… (after registerApi). */
+  routes(app: FastifyInstance): Promise<void>;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export function createComplianceModule(deps: ComplianceModuleDeps): ComplianceModule {
+  const { store, clock, config } = deps;
+  const log = deps.log ?? silentComplianceLog;
+  const compliance = config.compliance ?? defaultComplianceConfig();
+  const events = config.events ?? defaultEventsConfig();
+  const conversations = config.conversations ?? defaultConversationsConfig();
+  const consent = new ConsentService({ store, clock, programs: compliance.programs, accounts: config.accounts, log });
+  const guard = new ComplianceDispatchGuard(consent);
+  const deliverer = new EventDeliverer({ store, clock, config: events, owner: deps.owner, log, random: deps.random });
+  const handle = createInboundHandler({ consent, config, conversations, onAccepted: deps.onAccepted, log });
+  const retention = new RetentionScheduler({ store, clock, compliance, consent, log, owner: deps.owner });
+  let running = false;
+  const keyNames = new Map<string, string>();
+  async function keyName(keyId: string): Promise<string | null> {
+    if (!keyNames.has(keyId)) for (const k of await store.listApiKeys()) keyNames.set(k.id, k.name);
+    return keyNames.get(keyId) ?? null;
+  }
+
+  function emitStatus(m: MessageRecord, at: number): void {
+    if (m.keyId === null) return;
+    const now = clock.now();
+    const data = { id: m.id, status: m.status, to: m.to, from: m.from, providerStatus: m.providerStatus, errorCode: m.errorCode, metadata: m.metadata, at };
+    consent.events.emit('message.status', data, { keyId: m.keyId }, now).then(
+      (rows) => {
+        if (rows.length > 0 && running) deliverer.wake();
+      },
+      (err: unknown) => log.error({ err, messageId: m.id, to: maskNumber(m.to) }, 'could not enqueue message.status'),
+    );
+  }
+
+  return {
+    consent,
+    guard,
+    deliverer,
+    retention,
+    runRetention: (opts) => runRetention({ store, clock, compliance, consent, log }, opts),
+    compliance,
+    events,
+    conversations,
+    async onInbound(record) {
+      const out = await handle(record);
+      if (running) deliverer.wake();
+      return out;
+    },
+    async onAccepted(messages) {
+      try {
+        const latest = new Map<string, MessageRecord>();
+        for (const m of messages) latest.set(`${m.to}|${m.account}:${m.from}`, m);
+        for (const m of latest.values()) {
+          const owner = m.keyId === null ? null : await keyName(m.keyId);
+          await store.touchConversation({ contact: m.to, account: m.account, from: m.from, program: consent.programOf(m.account, m.from).name, direction: 'out', ownerApp: owner, at: m.createdAt });
+        }
+      } catch (err) {
+        log.error({ err }, 'could not thread accepted messages');
+      }
+    },
+    onFinal(m) {
+      emitStatus(m, m.completedAt ?? clock.now());
+    },
+    onStatus(m, e) {
+      if (!e.detail || e.detail.applied !== true) return;
+      emitStatus(m, e.at);
+    },
+    async routes(app) {
+      await app.register(consentRoutes, { store, config, consent });
+      await app.register(consentBulkRoutes, { store, config, consent });
+      await app.register(conversationRoutes, { store, config });
+      await app.register(subscriptionRoutes, { store, clock, events, onEnqueued: () => running && deliverer.wake() });
+    },
+    start() {
+      if (running) return;
+      running = true;
+      deliverer.start();
+      retention.start();
+    },
+    async stop() {
+      running = false;
+      await retention.stop();
+      await deliverer.stop();
+    },
+  };
+}

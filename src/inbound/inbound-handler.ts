@@ -1,0 +1,193 @@
+/**
+ * What happens to an inbound message after webhook ingestion stored it (the `onInbound` hook of
+ * src/webhooks/twilio-webhooks.ts); docs/dev/compliance-integration.md §5 "Webhook ingestion":
+ *
+ * - the receiving sender's program decides the keywords (`classifyKeyword`);
+ * - opt-out / opt-in keyword (or Twilio `OptOutType` without a keyword match, source `provider`) → the ledger
+ *   (`ConsentService.record`: history row, snapshot, opt-out sweep of queued messages, `contact.*` events);
+ * - help → `contact.help` (no consent change);
+ * - keyword auto-replies (unless the program leaves them to the provider) are real messages through the normal
+ *   accept path (`prepareMessage` → accept-time consent check → store → dispatcher), category transactional,
+ *   from the number written to, `metadata.keywordReply = { kind, confirmsEventId }`, keyId null;
+ * - any other message → `message.received` to the owning app (resolveThreadOwner), plus the out-of-hours
+ *   auto-reply if configured (no exemption).
+ * Logs never carry bodies or full numbers.
+ */
+import type { Config } from '../config/schema.ts';
+import type { ConversationsConfig } from '../compliance/config.ts';
+import { keywordConsentState, providerOptOutTypeState } from '../compliance/consent-policy.ts';
+import { silentComplianceLog, type ComplianceLogger, type ConsentService } from '../compliance/consent-service.ts';
+import { DEFAULT_PROGRAM, senderKey, type ProgramConfig } from '../compliance/programs.ts';
+import { maskNumber } from '../compliance/retention.ts';
+import type { KeywordReplyMark } from '../compliance/consent-policy.ts';
+import { prepareMessage } from '../pipeline/accept.ts';
+import type { InboundRecord, Store } from '../store/store.ts';
+import { classifyKeyword, type KeywordKind } from './keywords.ts';
+import { resolveThreadOwner, threadKey } from './threading.ts';
+
+export interface InboundHandlerDeps {
+  consent: ConsentService;
+  /** The running configuration (accounts, routing, validity) for the auto-replies' accept path. */
+  config: Readonly<Config>;
+  conversations?: ConversationsConfig;
+  /** Wakes the dispatcher after an auto-reply was stored. */
+  onAccepted?: (count: number) => void;
+  /** The app that last wrote to `contact` from `senderKey` (thread owner); default: looked up in the message history. */
+  lastOutboundApp?: (contact: string, senderKey: string) => Promise<string | null>;
+  log?: ComplianceLogger;
+}
+
+export interface InboundOutcome {
+  keyword: KeywordKind | 'none';
+  program: string;
+  /** Ledger event written (opt-out / opt-in), if any. */
+  consentEventId: string | null;
+  /** Queued messages failed by an opt-out. */
+  failedQueued: number;
+  /** The auto-reply stored, if any. */
+  replyMessageId: string | null;
+  /** `message.received` owner (non-keyword messages). */
+  owner: string | null;
+  /** The thread (contact, our number) it was filed in; null for a number that is not a configured sender. */
+  conversationId: string | null;
+}
+
+/** Fallback owner lookup over the message history (the newest outbound message an API key created); the default is the conversation's owner. */
+export function historyOwnerLookup(store: Store): (contact: string, key: string) => Promise<string | null> {
+  const names = new Map<string, string>();
+  return async (contact, key) => {
+    let cursor = null as Parameters<Store['listMessages']>[0]['cursor'];
+    for (let page = 0; page < 10; page++) {
+      const r = await store.listMessages({ to: contact, limit: 100, cursor });
+      for (const m of r.items) {
+        if (m.keyId === null || senderKey(m.account, m.from) !== key) continue;
+        if (!names.has(m.keyId)) for (const k of await store.listApiKeys()) names.set(k.id, k.name);
+        return names.get(m.keyId) ?? null;
+      }
+      if (!r.nextCursor) return null;
+      cursor = r.nextCursor;
+    }
+    return null;
+  };
+}
+
+export function createInboundHandler(deps: InboundHandlerDeps): (record: InboundRecord) => Promise<InboundOutcome> {
+  const { consent, config } = deps;
+  const store = consent.store;
+  const log = deps.log ?? silentComplianceLog;
+  const conv = deps.conversations ?? { routingRules: [], fallbackApp: null, unknownSenderApp: null, outOfHours: null };
+  const fromHistory = historyOwnerLookup(store);
+  // The thread's owner; the message history covers a thread not yet filed (outbound threading runs after the 2xx).
+  const lastOutboundApp = deps.lastOutboundApp ?? (async (contact: string, key: string) => (await store.getThreadOwner(contact, key)) ?? (await fromHistory(contact, key)));
+  const configured = new Set(config.accounts.flatMap((a) => a.senders.map((s) => senderKey(a.name, s.from))));
+
+  /** Store a system reply through the accept path; null when refused (logged). */
+  async function reply(record: InboundRecord, body: string, mark: KeywordReplyMark | null, purpose: string): Promise<string | null> {
+    const now = consent.clock.now();
+    const input: Record<string, unknown> = { to: record.from, from: record.to, body, category: 'transactional' };
+    input.metadata = mark ? { keywordReply: mark, inReplyTo: record.id } : { autoReply: purpose, inReplyTo: record.id };
+    const r = prepareMessage(input, { config, key: { id: 'system', name: 'switchboard', account: record.account }, now, idempotencyKey: null });
+    if (!r.ok) {
+      log.warn({ inboundId: record.id, code: r.error.code, purpose }, 'auto-reply not accepted');
+      return null;
+    }
+    const message = { ...r.message, keyId: null, requestHash: null };
+    const [refusal] = await consent.checkAccept([message]);
+    if (refusal) {
+      log.info({ inboundId: record.id, code: refusal.code, purpose }, 'auto-reply refused by consent');
+      return null;
+    }
+    const [out] = await store.insertMessages([{ message, events: r.events }]);
+    if (!out || !out.inserted) return null;
+    await store.touchConversation({ contact: message.to, account: message.account, from: message.from, program: consent.programOf(message.account, message.from).name, direction: 'out', ownerApp: null, at: now });
+    deps.onAccepted?.(1);
+    return out.message.id;
+  }
+
+  return async function onInbound(record: InboundRecord): Promise<InboundOutcome> {
+    const key = senderKey(record.account, record.to);
+    const known = configured.has(key);
+    const program: ProgramConfig = known ? consent.programOf(record.account, record.to) : (DEFAULT_PROGRAM as ProgramConfig);
+    const k = classifyKeyword(record.body, program.keywords);
+    const providerState = providerOptOutTypeState(record.providerKeyword);
+    const outcome: InboundOutcome = { keyword: k.kind, program: program.name, consentEventId: null, failedQueued: 0, replyMessageId: null, owner: null, conversationId: null };
+    const state = keywordConsentState(k.kind) ?? (k.kind === 'none' ? providerState : null);
+
+    if (state) {
+      const r = await consent.record({
+        contact: record.from,
+        program: program.name,
+        state,
+        source: k.kind !== 'none' ? 'inbound_keyword' : 'provider',
+        at: record.receivedAt,
+        evidence: {
+          inboundMessageId: record.id,
+          ...(k.keyword ? { keyword: k.keyword } : {}),
+          ...(record.providerKeyword ? { raw: { providerOptOutType: record.providerKeyword } } : {}),
+        },
+      });
+      outcome.consentEventId = r.eventId;
+      outcome.failedQueued = r.failedMessageIds.length;
+      log.info({ inboundId: record.id, contact: maskNumber(record.from), program: program.name, keyword: k.keyword, state, failedQueued: r.failedMessageIds.length }, 'consent keyword');
+    }
+    if (k.kind === 'help') {
+      await consent.events.emit('contact.help', { contact: record.from, program: program.name, inboundMessageId: record.id, at: record.receivedAt }, { all: true }, consent.clock.now());
+    }
+    if (k.kind !== 'none' || state) {
+      // Keyword messages are threaded too (they are part of the conversation), but not sent as message.received.
+      if (known) {
+        const conv = await store.touchConversation({ contact: record.from, account: record.account, from: record.to, program: program.name, direction: 'in', ownerApp: null, at: record.receivedAt });
+        outcome.conversationId = conv.id;
+      }
+    }
+    if (k.kind !== 'none') {
+      const text = k.kind === 'opt_out' ? program.replies.optOut : k.kind === 'opt_in' ? program.replies.optIn : program.replies.help;
+      if (known && (program.autoReplies ?? 'switchboard') === 'switchboard' && text) {
+        outcome.replyMessageId = await reply(record, text, { kind: k.kind, confirmsEventId: outcome.consentEventId }, k.kind);
+      }
+      return outcome;
+    }
+    if (state) return outcome; // a provider-only keyword: recorded, not an app message
+
+    // An ordinary message: to the owning app.
+    const last = known ? await lastOutboundApp(record.from, key) : null;
+    const owner = resolveThreadOwner({
+      lastOutboundAppByThread: new Map(last ? [[threadKey(record.from, key), last]] : []),
+      routingRules: conv.routingRules,
+      inbound: { contact: record.from, senderKey: known ? key : null, program: known ? program.name : null, body: record.body, receivedAt: record.receivedAt },
+      fallbackApp: conv.fallbackApp,
+      unknownSenderApp: conv.unknownSenderApp,
+      outOfHours: conv.outOfHours,
+    });
+    outcome.owner = owner.app;
+    if (known) {
+      const conv = await store.touchConversation({ contact: record.from, account: record.account, from: record.to, program: program.name, direction: 'in', ownerApp: owner.app, at: record.receivedAt });
+      outcome.conversationId = conv.id;
+    }
+    if (owner.app) {
+      await consent.events.emit(
+        'message.received',
+        {
+          messageId: record.id,
+          conversationId: outcome.conversationId,
+          from: record.from,
+          to: record.to,
+          account: record.account,
+          program: known ? program.name : null,
+          body: record.body,
+          numMedia: record.numMedia,
+          mediaUrls: record.mediaUrls,
+          receivedAt: record.receivedAt,
+          ownerApp: owner.app,
+          ownerReason: owner.reason,
+        },
+        { app: owner.app },
+        consent.clock.now(),
+      );
+    } else {
+      log.info({ inboundId: record.id, contact: maskNumber(record.from), reason: owner.reason }, 'inbound message has no owning app');
+    }
+    if (owner.autoReply) outcome.replyMessageId = await reply(record, owner.autoReply, null, 'out_of_hours');
+    return outcome;
+  };
+}

@@ -1,0 +1,129 @@
+/**
+ * SQLite implementation of the conversation part of the store port (compliance-port.ts ConversationStore):
+ * one row per (contact, account:from) in `conversations` (migration 0003); a thread's messages are read from
+ * `messages` (to = contact, same account and sender) and `inbound_messages` (from = contact, to = our number).
+ */
+import type { Database, Statement } from 'better-sqlite3';
+import { ulid } from '../../domain/ids.ts';
+import type { ConversationRecord, ConversationStore, ThreadItem, TimeCursor } from '../compliance-port.ts';
+
+interface ConvRow {
+  id: string;
+  contact: string;
+  sender_key: string;
+  account: string;
+  from_number: string;
+  program: string;
+  owner_app: string | null;
+  last_message_at: number;
+  last_direction: string;
+  created_at: number;
+}
+
+function toConversation(r: ConvRow): ConversationRecord {
+  return {
+    id: r.id,
+    contact: r.contact,
+    senderKey: r.sender_key,
+    account: r.account,
+    from: r.from_number,
+    program: r.program,
+    ownerApp: r.owner_app,
+    lastMessageAt: r.last_message_at,
+    lastDirection: r.last_direction as 'in' | 'out',
+    createdAt: r.created_at,
+  };
+}
+
+/** Newest first: (at desc, id desc). */
+export function byRecency(a: { at: number; id: string }, b: { at: number; id: string }): number {
+  return b.at - a.at || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+}
+
+export function sqliteConversations(db: Database, write: <T>(fn: () => T) => T): ConversationStore {
+  const cache = new Map<string, Statement>();
+  const p = (sql: string): Statement => {
+    let st = cache.get(sql);
+    if (!st) cache.set(sql, (st = db.prepare(sql)));
+    return st;
+  };
+
+  return {
+    async touchConversation(req) {
+      return write(() => {
+        const key = `${req.account}:${req.from}`;
+        const id = `cv_${ulid(req.at).toLowerCase()}`;
+        const row = p(
+          `INSERT INTO conversations (id, contact, sender_key, account, from_number, program, owner_app, last_message_at, last_direction, created_at)
+           VALUES (@id, @contact, @key, @account, @from, @program, @owner, @at, @dir, @at)
+           ON CONFLICT (contact, sender_key) DO UPDATE SET
+             program = excluded.program,
+             owner_app = CASE WHEN @dir = 'out' AND @owner IS NOT NULL THEN @owner ELSE COALESCE(conversations.owner_app, @owner) END,
+             last_direction = CASE WHEN @at >= conversations.last_message_at THEN @dir ELSE conversations.last_direction END,
+             last_message_at = MAX(conversations.last_message_at, @at)
+           RETURNING *`,
+        ).get({ id, contact: req.contact, key, account: req.account, from: req.from, program: req.program, owner: req.ownerApp ?? null, at: req.at, dir: req.direction }) as ConvRow;
+        return toConversation(row);
+      });
+    },
+
+    async getConversation(id) {
+      const r = p('SELECT * FROM conversations WHERE id = ?').get(id) as ConvRow | undefined;
+      return r ? toConversation(r) : null;
+    },
+
+    async listConversations(q) {
+      const where: string[] = [];
+      const args: (string | number)[] = [];
+      if (q.contact !== undefined) (where.push('contact = ?'), args.push(q.contact));
+      if (q.app !== undefined) (where.push('owner_app = ?'), args.push(q.app));
+      if (q.since !== undefined) (where.push('last_message_at >= ?'), args.push(q.since));
+      if (q.cursor) (where.push('(last_message_at < ? OR (last_message_at = ? AND id < ?))'), args.push(q.cursor.at, q.cursor.at, q.cursor.id));
+      const limit = Math.max(1, Math.floor(q.limit));
+      const rows = p(`SELECT * FROM conversations ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY last_message_at DESC, id DESC LIMIT ?`).all(
+        ...args,
+        limit + 1,
+      ) as ConvRow[];
+      const items = rows.slice(0, limit).map(toConversation);
+      const last = items.at(-1);
+      return { items, nextCursor: rows.length > limit && last ? { at: last.lastMessageAt, id: last.id } : null };
+    },
+
+    async listConversationMessages(id, q) {
+      const conv = p('SELECT * FROM conversations WHERE id = ?').get(id) as ConvRow | undefined;
+      if (!conv) return { items: [], nextCursor: null };
+      const limit = Math.max(1, Math.floor(q.limit));
+      const c: TimeCursor | null = q.cursor ?? null;
+      const outArgs: (string | number)[] = [conv.contact, conv.account, conv.from_number];
+      const inArgs: (string | number)[] = [conv.contact, conv.from_number, conv.account];
+      let outCond = '';
+      let inCond = '';
+      if (c) {
+        outCond = 'AND (created_at < ? OR (created_at = ? AND id < ?))';
+        inCond = 'AND (received_at < ? OR (received_at = ? AND id < ?))';
+        outArgs.push(c.at, c.at, c.id);
+        inArgs.push(c.at, c.at, c.id);
+      }
+      const outs = p(
+        `SELECT id, created_at AS at, from_number, to_number, body, status, key_id FROM messages
+          WHERE to_number = ? AND account = ? AND from_number = ? ${outCond} ORDER BY created_at DESC, id DESC LIMIT ?`,
+      ).all(...outArgs, limit + 1) as { id: string; at: number; from_number: string; to_number: string; body: string; status: string; key_id: string | null }[];
+      const ins = p(
+        `SELECT id, received_at AS at, from_number, to_number, body, num_media FROM inbound_messages
+          WHERE from_number = ? AND to_number = ? AND account = ? ${inCond} ORDER BY received_at DESC, id DESC LIMIT ?`,
+      ).all(...inArgs, limit + 1) as { id: string; at: number; from_number: string; to_number: string; body: string; num_media: number }[];
+      const merged: ThreadItem[] = [
+        ...outs.map((o) => ({ direction: 'out' as const, id: o.id, at: o.at, from: o.from_number, to: o.to_number, body: o.body, status: o.status, keyId: o.key_id, numMedia: 0 })),
+        ...ins.map((i) => ({ direction: 'in' as const, id: i.id, at: i.at, from: i.from_number, to: i.to_number, body: i.body, status: null, keyId: null, numMedia: i.num_media })),
+      ].sort(byRecency);
+      const items = merged.slice(0, limit);
+      const last = items.at(-1);
+      return { items, nextCursor: merged.length > limit && last ? { at: last.at, id: last.id } : null };
+    },
+
+    async getThreadOwner(contact, senderKey) {
+      const r = p('SELECT owner_app FROM conversations WHERE contact = ? AND sender_key = ?').get(contact, senderKey) as { owner_app: string | null } | undefined;
+      return r?.owner_app ?? null;
+    },
+  };
+}
