@@ -19,6 +19,8 @@ import type RequestClientNs from 'twilio/lib/base/RequestClient.js';
 type RequestOptions<T> = RequestClientNs.RequestOptions<T>;
 import { SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN } from '../src/config/schema.ts';
 import { createTwilioAdapter } from '../src/providers/twilio/adapter.ts';
+import { machineLine } from './lib/harness.ts';
+import { printHeader } from './lib/measure.ts';
 
 const N = Number(process.env.BENCH_N ?? 2000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
@@ -96,6 +98,12 @@ async function main(): Promise<void> {
     child.once('exit', (code) => reject(new Error(`sandbox child exited ${code}`)));
   });
   const { url, sinkUrl } = JSON.parse(first) as { url: string; sinkUrl: string };
+  printHeader([
+    'bench:adapter — Twilio Messages create through our undici adapter vs the official twilio SDK, against the sandbox',
+    machineLine(),
+    `sandbox: 1 process (pid ${child.pid}) at ${url}, latencies 0/1/2 ms; clients: this process`,
+    `counts: ${N} sends per client per round, 2 rounds each (alternating), warmup ${WARMUP}, concurrency ${CONCURRENCY}`,
+  ]);
 
   try {
     const to = (i: number) => `+1415555${String(1000 + (i % 9000)).padStart(4, '0')}`;
