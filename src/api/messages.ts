@@ -11,7 +11,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/schema.ts';
 import type { Clock } from '../domain/clock.ts';
-import type { MessageRecord, MessageStatus, NewEvent } from '../domain/message.ts';
+import type { Category, MessageRecord, MessageStatus, NewEvent } from '../domain/message.ts';
 import { SwitchboardError } from '../errors.ts';
 import { prepareMessage, type PrepareResult } from '../pipeline/accept.ts';
 import type { ApiKeyRecord, MessageQuery, Store } from '../store/store.ts';
@@ -276,7 +276,7 @@ export async function messageRoutes(app: FastifyInstance, opts: MessageRoutesOpt
         },
       },
     },
-    async (request: FastifyRequest<{ Querystring: { status?: MessageStatus; to?: string; since?: string; until?: string; limit?: string; cursor?: string } }>) => {
+    async (request: FastifyRequest<{ Querystring: { status?: MessageStatus; to?: string; category?: Category; since?: string; until?: string; limit?: string; cursor?: string } }>) => {
       const q = request.query;
       const limit = q.limit === undefined ? DEFAULT_PAGE : Number(q.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
@@ -284,6 +284,7 @@ export async function messageRoutes(app: FastifyInstance, opts: MessageRoutesOpt
       }
       const query: MessageQuery = { limit };
       if (q.status) query.status = q.status;
+      if (q.category) query.category = q.category;
       // A '+' in a query string decodes to a space: "?to=+1415…" arrives as " 1415…".
       if (q.to !== undefined) query.to = q.to.replace(/^ (?=\d)/, '+').trim();
       if (q.since !== undefined) query.since = parseTime(q.since, 'since');

@@ -118,6 +118,7 @@ export const listQuerySchema = {
   properties: {
     status: { type: 'string', enum: [...MESSAGE_STATUSES] },
     to: { type: 'string', minLength: 1, maxLength: 64 },
+    category: { type: 'string', enum: [...CATEGORIES] },
     since: { type: 'string', format: 'date-time', description: 'createdAt >= since (ISO 8601).' },
     until: { type: 'string', format: 'date-time', description: 'createdAt < until (ISO 8601).' },
     limit: { type: 'string', pattern: '^[0-9]{1,6}$', description: `Page size, 1–${MAX_PAGE} (default ${DEFAULT_PAGE}).` },

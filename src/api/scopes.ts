@@ -10,6 +10,8 @@ export const SCOPES = [
   'conversations:read',
   'conversations:write',
   'subscriptions:manage',
+  /** Log in to the operator dashboard (src/dashboard/): read everything there, record consent from the Contacts page. */
+  'dashboard',
   'admin',
 ] as const;
 export type Scope = (typeof SCOPES)[number];

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MESSAGE_STATUSES, type MessageStatus } from '../domain/message.ts';
 import type { AlertInput } from './alerts.ts';
-import { DEFAULT_ALERT_THRESHOLDS, evaluateAlerts } from './alerts.ts';
+import { DEFAULT_ALERT_THRESHOLDS, deliveryAlerts, evaluateAlerts } from './alerts.ts';
 
 const counts = (o: Partial<Record<MessageStatus, number>> = {}) => ({ ...Object.fromEntries(MESSAGE_STATUSES.map((s) => [s, 0])), ...o }) as Record<MessageStatus, number>;
 
@@ -56,5 +56,40 @@ describe('evaluateAlerts', () => {
   it('unknown senders use the default MPS', () => {
     const q = { account: 'other', from: '+1Z', queued: 61, queuedSegments: 61, oldestCreatedAt: 0, recentSegments: 0 };
     expect(kinds(input({}, {}, { queues: [q] }))).toEqual(['sender_backlog:warning']);
+  });
+});
+
+describe('deliveryAlerts (event deliveries to apps)', () => {
+  const NOW = 10 * 3_600_000;
+  const sub = (status: 'active' | 'disabled' = 'active') => ({ id: 'sub_1', app: 'crm', url: 'https://crm.example/hook', status, disabledReason: status === 'disabled' ? 'endpoint answered 410 Gone' : null });
+  const at = (minAgo: number, outcome: 'delivered' | 'retry' | 'gone' | 'gave_up', httpStatus: number | null = outcome === 'delivered' ? 200 : 500) => ({
+    startedAt: NOW - minAgo * 60_000,
+    outcome,
+    httpStatus,
+    error: httpStatus === null ? 'ECONNREFUSED: connect' : null,
+    type: 'message.status' as const,
+  });
+  it.each<[string, ReturnType<typeof sub>, ReturnType<typeof at>[], string[], RegExp | null]>([
+    ['no attempts', sub(), [], [], null],
+    ['all delivered', sub(), [at(1, 'delivered'), at(5, 'delivered')], [], null],
+    ['failing now (retrying)', sub(), [at(1, 'retry'), at(2, 'retry'), at(3, 'delivered')], ['warning'], /2 of 3 event deliveries failed.*Last failure: HTTP 500/],
+    ['no answer', sub(), [at(1, 'retry', null)], ['warning'], /Last failure: ECONNREFUSED/],
+    ['recovered after retries: quiet', sub(), [at(1, 'delivered'), at(2, 'retry')], [], null],
+    ['recovered but one gave up in the window', sub(), [at(1, 'delivered'), at(2, 'gave_up')], ['critical'], /1 given up/],
+    ['failures older than the window', sub(), [at(61, 'retry'), at(90, 'gave_up')], [], null],
+    ['disabled subscription', sub('disabled'), [], ['critical'], /is disabled[^]*410 Gone/],
+  ])('%s', (_label, s, recent, severities, text) => {
+    const alerts = deliveryAlerts(NOW, [{ subscription: s, recent }]);
+    expect(alerts.map((a) => a.severity)).toEqual(severities);
+    for (const a of alerts) {
+      expect(a.kind).toBe('event_deliveries_failing');
+      expect(a.subscriptionId).toBe('sub_1');
+      expect(`${a.title} ${a.detail}`).toMatch(text!);
+    }
+  });
+
+  it('evaluateAlerts includes them when the input carries the delivery log', () => {
+    const i = input({ delivered: 10 }, { delivered: 10 }, { deliveries: { now: NOW, subscriptions: [{ subscription: sub(), recent: [at(1, 'retry')] }] } });
+    expect(kinds(i)).toEqual(['event_deliveries_failing:warning']);
   });
 });

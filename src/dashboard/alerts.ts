@@ -6,9 +6,11 @@
  *                       and at least `riseFactor` × the share over the 23 hours before (needs `minFinished` messages)
  *   webhook_rejected    webhook receipts rejected (signature invalid or missing, unknown account, malformed) in the last hour
  *   sender_backlog      a sender's queued segments exceed `backlogSeconds` × its MPS (what it can send in that time)
- * Event-delivery alerts come once the event deliverer reports its outcomes (not built yet).
+ *   event_deliveries_failing
+ *                       a subscription's latest attempt in the last `deliveryWindowMinutes` failed (retrying), or one
+ *                       gave up / got 410 in that window, or the subscription is disabled (from the delivery log)
  */
-import type { MessageStats, SenderQueueStats } from '../store/store.ts';
+import type { DeliveryRow, MessageStats, SenderQueueStats, SubscriptionRecord } from '../store/store.ts';
 
 export interface AlertThresholds {
   callbackMissingMinutes: number;
@@ -16,6 +18,8 @@ export interface AlertThresholds {
   riseFactor: number;
   minFinished: number;
   backlogSeconds: number;
+  /** Event deliveries: how far back the delivery log is read. */
+  deliveryWindowMinutes: number;
 }
 
 export const DEFAULT_ALERT_THRESHOLDS: Readonly<AlertThresholds> = Object.freeze({
@@ -24,9 +28,10 @@ export const DEFAULT_ALERT_THRESHOLDS: Readonly<AlertThresholds> = Object.freeze
   riseFactor: 2,
   minFinished: 20,
   backlogSeconds: 60,
+  deliveryWindowMinutes: 60,
 });
 
-export type AlertKind = 'callbacks_missing' | 'failure_rate_rising' | 'webhook_rejected' | 'sender_backlog';
+export type AlertKind = 'callbacks_missing' | 'failure_rate_rising' | 'webhook_rejected' | 'sender_backlog' | 'event_deliveries_failing';
 
 export interface Alert {
   kind: AlertKind;
@@ -35,6 +40,14 @@ export interface Alert {
   detail: string;
   /** Message ids to look at (callbacks_missing). */
   messageIds?: string[];
+  /** Subscription at fault (event_deliveries_failing). */
+  subscriptionId?: string;
+}
+
+/** A subscription with its delivery log, newest first (at least the attempts of the window). */
+export interface SubscriptionDeliveries {
+  subscription: Pick<SubscriptionRecord, 'id' | 'app' | 'url' | 'status' | 'disabledReason'>;
+  recent: readonly Pick<DeliveryRow, 'startedAt' | 'outcome' | 'httpStatus' | 'error' | 'type'>[];
 }
 
 export interface AlertInput {
@@ -46,6 +59,43 @@ export interface AlertInput {
   /** MPS per `${account}:${from}`; senders not listed use `defaultMps`. */
   mps: ReadonlyMap<string, number>;
   defaultMps: number;
+  /** Event subscriptions and their recent delivery attempts; `now` is when they were read. */
+  deliveries?: { now: number; subscriptions: readonly SubscriptionDeliveries[] };
+}
+
+/** Pure: event-delivery alerts from the delivery log. */
+export function deliveryAlerts(now: number, subs: readonly SubscriptionDeliveries[], t: AlertThresholds = DEFAULT_ALERT_THRESHOLDS): Alert[] {
+  const alerts: Alert[] = [];
+  const since = now - t.deliveryWindowMinutes * 60_000;
+  for (const { subscription: s, recent } of subs) {
+    const who = `Subscription ${s.id} (${s.app}, ${s.url})`;
+    if (s.status === 'disabled') {
+      alerts.push({
+        kind: 'event_deliveries_failing',
+        severity: 'critical',
+        title: `${who} is disabled`,
+        detail: `${s.disabledReason ?? 'Disabled.'} No events are delivered to it; the app must subscribe again.`,
+        subscriptionId: s.id,
+      });
+      continue;
+    }
+    const window = recent.filter((d) => d.startedAt >= since);
+    if (window.length === 0) continue;
+    const failed = window.filter((d) => d.outcome !== 'delivered');
+    const latest = window[0]!;
+    const givenUp = failed.filter((d) => d.outcome === 'gave_up' || d.outcome === 'gone').length;
+    if (latest.outcome === 'delivered' && givenUp === 0) continue;
+    const last = latest.outcome === 'delivered' ? failed[0]! : latest;
+    const why = last.httpStatus !== null ? `HTTP ${last.httpStatus}` : (last.error ?? 'no answer');
+    alerts.push({
+      kind: 'event_deliveries_failing',
+      severity: givenUp > 0 ? 'critical' : 'warning',
+      title: `${who}: ${failed.length} of ${window.length} event deliveries failed in the last ${t.deliveryWindowMinutes} min`,
+      detail: `${givenUp > 0 ? `${givenUp} given up (replay them with POST /v1/deliveries/{id}/replay). ` : 'Retrying with backoff for 26 h. '}Last failure: ${why} (${last.type}).`,
+      subscriptionId: s.id,
+    });
+  }
+  return alerts;
 }
 
 function failureShare(buckets: MessageStats['buckets']): { failed: number; finished: number } {
@@ -107,5 +157,6 @@ export function evaluateAlerts(input: AlertInput, t: AlertThresholds = DEFAULT_A
       });
     }
   }
+  if (input.deliveries) alerts.push(...deliveryAlerts(input.deliveries.now, input.deliveries.subscriptions, t));
   return alerts;
 }

@@ -46,6 +46,11 @@ svg .axis { stroke:#9ca3af; } svg .tick { font-size:10px; fill:var(--muted); }
 .bubble small { display:block; color:var(--muted); font-size:11px; }
 .pre { white-space:pre-wrap; }
 .pager { display:flex; gap:12px; margin-top:10px; }
+.consent { display:inline-block; padding:1px 7px; border-radius:10px; font-size:12px; background:#f3f4f6; }
+.consent.opted_in { background:#dcfce7; color:#166534; } .consent.opted_out { background:#fee2e2; color:#991b1b; }
+label.grow { flex:1; min-width:260px; }
+#contact h2.mono { font-size:16px; margin-top:0; }
+q.pre { quotes:'“' '”'; }
 `;
 
 /** Local times for <time> elements, auto-refresh toggle, confirm on danger buttons. */

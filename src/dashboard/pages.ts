@@ -2,7 +2,8 @@
  * Page renderers: plain functions from data to HTML (no I/O). The plugin (plugin.ts) loads the data.
  */
 import { MESSAGE_STATUSES, CATEGORIES, type MessageEvent, type MessageRecord, type MessageStatus } from '../domain/message.ts';
-import type { ApiKeyRecord, MessageStats, SenderQueueStats } from '../store/store.ts';
+import type { ConsentSnapshot } from '../compliance/consent-policy.ts';
+import type { ApiKeyRecord, ConsentHistoryEntry, InboundRecord, MessageStats, SenderQueueStats } from '../store/store.ts';
 import type { Alert } from './alerts.ts';
 import { hbars, stackedBars } from './charts.ts';
 import { duration, html, type Html, query, raw, time } from './html.ts';
@@ -10,10 +11,12 @@ import { duration, html, type Html, query, raw, time } from './html.ts';
 export interface Layout {
   base: string;
   title: string;
-  active: 'overview' | 'messages' | 'alerts' | 'phones' | 'login';
+  active: 'overview' | 'messages' | 'contacts' | 'alerts' | 'phones' | 'login';
   csrf: string | null;
   who: string | null;
   sandbox: boolean;
+  /** The consent ledger is wired (Contacts page). */
+  contacts?: boolean;
   alertCount?: number;
 }
 
@@ -25,6 +28,7 @@ export function page(l: Layout, body: Html): string {
       : html`<header>
   <span class="brand">Switchboard</span>
   ${nav('overview', '/overview', 'Overview')} ${nav('messages', '/messages', 'Messages')}
+  ${l.contacts ? nav('contacts', '/contacts', 'Contacts') : ''}
   ${nav('alerts', '/alerts', l.alertCount ? `Alerts (${l.alertCount})` : 'Alerts')}
   ${l.sandbox ? nav('phones', '/phones', 'Sandbox phones') : ''}
   <form method="post" action="${l.base}/logout"><input type="hidden" name="_csrf" value="${l.csrf}"><span class="who">${l.who ?? ''}</span> <button class="link" type="submit">Log out</button></form>
@@ -32,6 +36,11 @@ export function page(l: Layout, body: Html): string {
   return `<!doctype html>${html`<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${l.title} · Switchboard</title><link rel="stylesheet" href="${l.base}/assets/app.css"></head>
 <body>${header}<main>${body}</main><script src="${l.base}/assets/app.js"></script></body></html>`}`;
+}
+
+/** A number linked to its Contacts page (consent and history) when the ledger is wired. */
+export function contactLink(l: Layout, number: string): Html {
+  return l.contacts ? html`<a class="contact-link" href="${l.base}/contacts${query({ contact: number })}">${number}</a>` : html`${number}`;
 }
 
 export function statusBadge(s: MessageStatus | string | null): Html {
@@ -171,7 +180,7 @@ ${d.error ? html`<div class="error-box" role="alert">${d.error}</div>` : ''}${d.
 <table id="messages"><thead><tr><th>created</th><th>to</th><th>from</th><th>status</th><th>category</th><th>app</th><th class="num">seg</th><th>error</th><th>id</th></tr></thead><tbody>
 ${d.items.length === 0 ? html`<tr><td colspan="9" class="muted">No messages match.</td></tr>` : ''}
 ${d.items.map(
-  (m) => html`<tr data-id="${m.id}"><td>${time(m.createdAt)}</td><td class="mono">${m.to}</td><td class="mono">${m.from}</td><td>${statusBadge(m.status)}</td><td>${m.category}</td>
+  (m) => html`<tr data-id="${m.id}"><td>${time(m.createdAt)}</td><td class="mono">${contactLink(l, m.to)}</td><td class="mono">${m.from}</td><td>${statusBadge(m.status)}</td><td>${m.category}</td>
 <td>${m.keyId ? (keyName.get(m.keyId) ?? m.keyId) : html`<span class="muted">system</span>`}</td><td class="num">${m.segments}</td><td>${m.errorCode ?? ''}</td>
 <td><a class="mono" href="${l.base}/messages/${encodeURIComponent(m.id)}">${m.id}</a></td></tr>`,
 )}</tbody></table>
@@ -208,7 +217,7 @@ export function messagePage(l: Layout, d: { m: MessageRecord; events: readonly M
     html`<h1>Message <span class="mono">${m.id}</span></h1>
 <div class="card"><table id="message-facts">
 ${row('status', html`<span id="message-status">${statusBadge(m.status)}</span>${m.providerStatus ? html` <span class="muted">(provider: ${m.providerStatus})</span>` : ''}`)}
-${row('to', html`<span class="mono">${m.to}</span>`)}${row('from', html`<span class="mono">${m.from}</span>`)}
+${row('to', html`<span class="mono">${contactLink(l, m.to)}</span>`)}${row('from', html`<span class="mono">${m.from}</span>`)}
 ${row('account / provider', `${m.account} / ${m.provider}`)}${row('app (API key)', d.keyName ?? m.keyId ?? 'system')}
 ${row('category / priority', `${m.category} / ${m.priority}`)}${row('segments / encoding', `${m.segments} / ${m.encoding}`)}
 ${row('provider id', html`<span class="mono">${m.providerMessageId ?? '—'}</span>`)}${row('attempts', m.attempts)}
@@ -229,18 +238,121 @@ ${d.events.map(
   );
 }
 
+// ------------------------------------------------------------------ contacts
+
+export interface ContactStateView {
+  program: string;
+  state: ConsentSnapshot['state'];
+  since: number | null;
+  source: string | null;
+}
+
+export interface ContactView {
+  contact: string;
+  states: readonly ContactStateView[];
+  history: readonly ConsentHistoryEntry[];
+  /** Inbound messages named by the history's evidence (keyword replies), by id. */
+  inbound: ReadonlyMap<string, Pick<InboundRecord, 'body' | 'to' | 'receivedAt'>>;
+}
+
+export interface ContactsData {
+  /** What was typed in the search box. */
+  search: string;
+  programs: readonly string[];
+  /** Opt-out list filter. */
+  program: string;
+  contact: ContactView | null;
+  optOuts: readonly ConsentSnapshot[];
+  next: string | null;
+  notice?: string;
+  error?: string;
+}
+
+function consentBadge(state: string): Html {
+  return html`<span class="consent ${state}" data-consent="${state}">${state.replace('_', ' ')}</span>`;
+}
+
+function evidenceCell(h: ConsentHistoryEntry, inbound: ContactView['inbound']): Html {
+  const e = h.evidence ?? {};
+  const parts: Html[] = [];
+  if (e.inboundMessageId) {
+    const m = inbound.get(e.inboundMessageId);
+    parts.push(
+      html`<div data-evidence="inbound">inbound <code>${e.inboundMessageId}</code>${m ? html`: <q class="pre">${m.body}</q> <span class="muted">to ${m.to}, received ${time(m.receivedAt)}</span>` : html` <span class="muted">(not kept)</span>`}</div>`,
+    );
+  }
+  if (e.keyword) parts.push(html`<div data-evidence="keyword">keyword <b>${e.keyword}</b></div>`);
+  if (e.appName || e.keyId) parts.push(html`<div data-evidence="who">by <b>${e.appName ?? ''}</b>${e.keyId ? html` <span class="muted">(key <code>${e.keyId}</code>)</span>` : ''}</div>`);
+  if (e.note) parts.push(html`<div data-evidence="note">note: <span class="pre">${e.note}</span></div>`);
+  if (e.raw && Object.keys(e.raw).length > 0) parts.push(html`<div data-evidence="raw"><code>${JSON.stringify(e.raw)}</code></div>`);
+  return parts.length ? html`${parts}` : html`<span class="muted">—</span>`;
+}
+
+export function contactsPage(l: Layout, d: ContactsData): string {
+  const c = d.contact;
+  const opt = (value: string, label: string, cur: string) => html`<option value="${value}" ${value === cur ? raw('selected') : ''}>${label}</option>`;
+  const contactSection = c
+    ? html`<div class="card" id="contact" data-contact="${c.contact}"><h2 class="mono">${c.contact}</h2>
+<table id="consent-states"><thead><tr><th>program</th><th>state</th><th>since</th><th>source</th></tr></thead><tbody>
+${c.states.map((s) => html`<tr data-program="${s.program}"><td>${s.program}</td><td>${consentBadge(s.state)}</td><td>${time(s.since)}</td><td>${s.source ?? html`<span class="muted">never recorded</span>`}</td></tr>`)}
+</tbody></table>
+<p><a href="${l.base}/messages${query({ to: c.contact })}">Messages to ${c.contact}</a>${l.sandbox ? html` · <a href="${l.base}/phones${query({ number: c.contact })}">Sandbox handset</a>` : ''}</p>
+<h2>History</h2>
+<table id="consent-history"><thead><tr><th class="num">#</th><th>when</th><th>program</th><th>state</th><th>source</th><th>evidence</th></tr></thead><tbody>
+${c.history.length === 0 ? html`<tr><td colspan="6" class="muted">No consent change recorded for this number.</td></tr>` : ''}
+${[...c.history].reverse().map(
+  (h) => html`<tr data-seq="${h.seq}" data-source="${h.source}" data-state="${h.state}"><td class="num">${h.seq}</td><td>${time(h.at)}${Math.abs(h.recordedAt - h.at) >= 1_000 ? html`<br><small class="muted">recorded ${time(h.recordedAt)}</small>` : ''}</td>
+<td>${h.program}</td><td>${consentBadge(h.state)}</td><td>${h.source}</td><td>${evidenceCell(h, c.inbound)}</td></tr>`,
+)}</tbody></table>
+<h2>Record a change</h2>
+<form method="post" action="${l.base}/contacts/consent" id="consent-form" class="filters">
+  <input type="hidden" name="_csrf" value="${l.csrf}"><input type="hidden" name="contact" value="${c.contact}">
+  <label>Program<select name="program">${d.programs.map((p) => opt(p, p, d.program || d.programs[0] || ''))}</select></label>
+  <label>State<select name="state">${opt('opted_out', 'opt out', '')}${opt('opted_in', 'opt in', '')}</select></label>
+  <label class="grow">Note (evidence: why, who asked, document…)<input name="note" maxlength="2000" placeholder="Customer called support on 2026-03-01"></label>
+  <button type="submit">Record</button>
+</form>
+<p class="muted">Recorded with source <code>dashboard</code> and your key's name. Re-subscribing someone who texted STOP needs a note. An opt-out also fails their queued messages in the program.</p>
+</div>`
+    : '';
+  const nextLink = d.next ? html`<a id="next-page" href="${l.base}/contacts${query({ program: d.program, cursor: d.next })}">More →</a>` : '';
+  return page(
+    l,
+    html`<h1>Contacts</h1>
+<form class="filters" method="get" action="${l.base}/contacts">
+  <label>Number<input name="contact" value="${d.search}" placeholder="+14155550100"></label>
+  <button type="submit">Look up</button>
+</form>
+${d.notice ? html`<div class="notice" role="status">${d.notice}</div>` : ''}${d.error ? html`<div class="error-box" role="alert">${d.error}</div>` : ''}
+${contactSection}
+<div class="card" id="opt-outs"><h2>Opted out</h2>
+<form class="filters" method="get" action="${l.base}/contacts">
+  <label>Program<select name="program">${opt('', 'all programs', d.program)}${d.programs.map((p) => opt(p, p, d.program))}</select></label>
+  <button type="submit">Filter</button>
+  <a id="export-csv" href="${l.base}/contacts/export.csv${query({ program: d.program, state: 'opted_out' })}">Export CSV</a>
+</form>
+<table id="opt-out-list"><thead><tr><th>number</th><th>program</th><th>since</th><th>source</th></tr></thead><tbody>
+${d.optOuts.length === 0 ? html`<tr><td colspan="4" class="muted">Nobody opted out${d.program ? ` of ${d.program}` : ''}.</td></tr>` : ''}
+${d.optOuts.map(
+  (s) => html`<tr data-contact="${s.contact}" data-program="${s.program}"><td class="mono"><a href="${l.base}/contacts${query({ contact: s.contact })}">${s.contact}</a></td><td>${s.program}</td><td>${time(s.since > 0 ? s.since : null)}</td><td>${s.source ?? ''}</td></tr>`,
+)}</tbody></table>
+<div class="pager">${nextLink}</div></div>`,
+  );
+}
+
 // ------------------------------------------------------------------ alerts
 
 export function alertsPage(l: Layout, d: { alerts: readonly Alert[]; callbackMissingMinutes: number }): string {
   return page(
     l,
     html`<h1>Alerts</h1>
-${d.alerts.length === 0 ? html`<div class="notice" id="no-alerts">No alerts. Rules: callbacks missing ${d.callbackMissingMinutes}+ min after submit, rising failure rate, rejected webhooks, sender backlog.</div>` : ''}
+${d.alerts.length === 0 ? html`<div class="notice" id="no-alerts">No alerts. Rules: callbacks missing ${d.callbackMissingMinutes}+ min after submit, rising failure rate, rejected webhooks, sender backlog, event deliveries to apps failing.</div>` : ''}
 ${d.alerts.map(
   (a) => html`<div class="card alert ${a.severity}" data-alert="${a.kind}"><b>${a.title}</b><p>${a.detail}</p>
+${a.subscriptionId ? html`<p class="muted">Delivery log: <code>GET /v1/subscriptions/${a.subscriptionId}/deliveries</code></p>` : ''}
 ${a.messageIds?.length ? html`<p>${a.messageIds.map((id) => html`<a class="mono" href="${l.base}/messages/${encodeURIComponent(id)}">${id}</a> `)}</p>` : ''}</div>`,
 )}
-<p class="muted">Event-delivery alerts (webhooks to your apps) are not built yet.</p>`,
+`,
   );
 }
 

@@ -17,7 +17,9 @@ import { createSandbox, type SandboxEngine } from '../sandbox/engine.ts';
 import { contractMessage } from '../store/contract/store-contract.ts';
 import { createSqliteStore } from '../store/sqlite/sqlite-store.ts';
 import type { Store } from '../store/store.ts';
-import { dashboardPlugin, decodeCursor, encodeCursor, parseUtcInput } from './plugin.ts';
+import { ConsentService } from '../compliance/consent-service.ts';
+import { AppEvents } from '../events/outbox.ts';
+import { dashboardPlugin, decodeContactCursor, decodeCursor, encodeContactCursor, encodeCursor, parseUtcInput } from './plugin.ts';
 
 const T0 = Date.UTC(2026, 0, 1, 12);
 let dir: string;
@@ -26,11 +28,13 @@ let clock: ManualClock;
 let app: FastifyInstance;
 let sandbox: SandboxEngine;
 let tokens: { dash: string; admin: string; sender: string };
+let consent: ConsentService;
 
 async function build(config: Config = defaultConfig()): Promise<FastifyInstance> {
   const a = Fastify();
   const metrics = createMetrics({ store, clock });
-  await a.register(dashboardPlugin, { prefix: '/dashboard', store, config, clock, sandbox, metrics, sessionSecret: 'test-secret-0123456789' });
+  consent = new ConsentService({ store, clock, programs: [], accounts: config.accounts });
+  await a.register(dashboardPlugin, { prefix: '/dashboard', store, config, clock, sandbox, metrics, consent, sessionSecret: 'test-secret-0123456789' });
   await a.ready();
   return a;
 }
@@ -332,7 +336,166 @@ describe('dashboard pages', () => {
   });
 });
 
+describe('contacts page (consent ledger)', () => {
+  const who = '+14155550177';
+  const contactPage = async (cookie: string, qs: string) => {
+    const res = await app.inject({ method: 'GET', url: `/dashboard/contacts${qs}`, headers: { cookie } });
+    return res;
+  };
+
+  it('needs a session; links numbers from the message pages to it', async () => {
+    const res = await app.inject({ method: 'GET', url: '/dashboard/contacts?contact=%2B14155550177' });
+    expect(res.statusCode).toBe(303);
+    const [m] = await seed({ m: { to: who } });
+    const s = await session();
+    const list = await app.inject({ method: 'GET', url: '/dashboard/messages', headers: { cookie: s.cookie } });
+    expect(list.body).toContain(`<a class="contact-link" href="/dashboard/contacts?contact=%2B14155550177">${who}</a>`);
+    const one = await app.inject({ method: 'GET', url: `/dashboard/messages/${m!.id}`, headers: { cookie: s.cookie } });
+    expect(one.body).toContain('href="/dashboard/contacts?contact=%2B14155550177"');
+    expect(list.body).toContain('href="/dashboard/contacts" class="">Contacts</a>');
+  });
+
+  it('shows the state per program and the history with the raw inbound keyword message as evidence', async () => {
+    await store.insertInbound({ id: 'in_01STOP', provider: 'twilio', account: 'sandbox', providerMessageId: 'SM9', from: who, to: '+15005550006', body: 'Stop ', numMedia: 0, mediaUrls: [], providerKeyword: null, receivedAt: T0 - 5_000 });
+    const r = await consent.record({ contact: who, program: 'default', state: 'opted_out', source: 'inbound_keyword', at: T0 - 5_000, evidence: { inboundMessageId: 'in_01STOP', keyword: 'STOP' } });
+    expect(r.result.accepted).toBe(true);
+    const s = await session();
+    const res = await contactPage(s.cookie, '?contact=4155550177'); // national format → E.164
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain(`data-contact="${who}"`);
+    expect(res.body).toMatch(/<tr data-program="default"><td>default<\/td><td><span class="consent opted_out"/);
+    expect(res.body).toMatch(/<tr data-seq="\d+" data-source="inbound_keyword" data-state="opted_out">/);
+    expect(res.body).toMatch(/data-evidence="inbound">inbound <code>in_01STOP<\/code>: <q class="pre">Stop <\/q>/);
+    expect(res.body).toContain('keyword <b>STOP</b>');
+    // …and the opt-out list has the number
+    expect(res.body).toMatch(new RegExp(`<tr data-contact="\\${who}" data-program="default">`));
+    const bad = await contactPage(s.cookie, '?contact=abc');
+    expect(bad.statusCode).toBe(400);
+    expect(bad.body).toContain('not a valid phone number');
+  });
+
+  it('records an opt-out with a note from the page (CSRF, source dashboard, who) and fails the queued messages', async () => {
+    const [queued] = await seed({ m: { to: who, status: 'queued' } });
+    const s = await session();
+    const post = (fields: Record<string, string>) =>
+      app.inject({ method: 'POST', url: '/dashboard/contacts/consent', headers: { ...FORM, cookie: s.cookie }, payload: form(fields) });
+    const noCsrf = await post({ contact: who, program: 'default', state: 'opted_out', note: 'x' });
+    expect(noCsrf.statusCode).toBe(403);
+    expect(await store.listConsentHistory(who)).toEqual([]);
+    const res = await post({ _csrf: s.csrf, contact: who, program: 'default', state: 'opted_out', note: 'Asked on the phone <b>' });
+    expect(res.statusCode).toBe(303);
+    expect(res.headers.location).toBe(`/dashboard/contacts?contact=%2B14155550177&program=default&recorded=opted_out&changed=1&failed=1`);
+    const [h] = await store.listConsentHistory(who);
+    expect(h).toMatchObject({ contact: who, program: 'default', state: 'opted_out', source: 'dashboard', at: T0, evidence: { appName: 'ops', note: 'Asked on the phone <b>' } });
+    expect(h!.evidence.keyId).toMatch(/^key_/);
+    expect(await store.getMessage(queued!.id)).toMatchObject({ status: 'failed', errorCode: 'SB_OPTED_OUT' });
+    const page = await contactPage(s.cookie, (res.headers.location as string).replace('/dashboard/contacts', ''));
+    expect(page.body).toContain('Recorded opted out in default; 1 queued message to this number failed (SB_OPTED_OUT).');
+    expect(page.body).toContain('note: <span class="pre">Asked on the phone &lt;b&gt;</span>');
+    expect(page.body).toMatch(/data-evidence="who">by <b>ops<\/b>/);
+    // The same again: accepted, no change.
+    const again = await post({ _csrf: s.csrf, contact: who, program: 'default', state: 'opted_out' });
+    expect(again.headers.location).toContain('changed=0');
+    // Bad input: 400 with the reason, nothing recorded.
+    for (const [fields, text] of [
+      [{ contact: 'nope', program: 'default', state: 'opted_in' }, 'not a valid phone number'],
+      [{ contact: who, program: 'marketing', state: 'opted_in' }, 'No program named'],
+      [{ contact: who, program: 'default', state: 'unknown' }, 'Choose opt in or opt out'],
+    ] as const) {
+      const r = await post({ _csrf: s.csrf, ...fields });
+      expect(r.statusCode).toBe(400);
+      expect(r.body).toContain(text);
+    }
+    expect(await store.listConsentHistory(who)).toHaveLength(2);
+  });
+
+  it("re-subscribing after the contact's own STOP needs a note (422 without)", async () => {
+    await store.insertInbound({ id: 'in_02', provider: 'twilio', account: 'sandbox', providerMessageId: 'SM8', from: who, to: '+15005550006', body: 'STOP', numMedia: 0, mediaUrls: [], providerKeyword: null, receivedAt: T0 - 5_000 });
+    await consent.record({ contact: who, program: 'default', state: 'opted_out', source: 'inbound_keyword', at: T0 - 5_000, evidence: { inboundMessageId: 'in_02', keyword: 'STOP' } });
+    const s = await session();
+    const post = (note: string) =>
+      app.inject({ method: 'POST', url: '/dashboard/contacts/consent', headers: { ...FORM, cookie: s.cookie }, payload: form({ _csrf: s.csrf, contact: who, program: 'default', state: 'opted_in', note }) });
+    const refused = await post('  ');
+    expect(refused.statusCode).toBe(422);
+    expect(refused.body).toContain('SB_CONSENT_EVIDENCE_REQUIRED');
+    const ok = await post('Signed consent form #42');
+    expect(ok.statusCode).toBe(303);
+    expect((await store.getConsent(who, 'default'))[0]).toMatchObject({ state: 'opted_in', source: 'dashboard' });
+  });
+
+  it('opt-out list: pages of 50 in (contact, program) order, program filter, CSV export like /v1/consent/export', async () => {
+    const numbers = Array.from({ length: 120 }, (_, i) => `+1415555${String(1000 + i).padStart(4, '0')}`);
+    for (const [i, n] of numbers.entries()) {
+      await consent.record({ contact: n, program: 'default', state: i % 10 === 0 ? 'opted_in' : 'opted_out', source: 'api', at: T0 - 1_000 + i, evidence: { keyId: 'k', appName: 'crm' } });
+    }
+    const optedOut = numbers.filter((_, i) => i % 10 !== 0);
+    const s = await session();
+    const seen: string[] = [];
+    let url: string | null = '/dashboard/contacts';
+    for (let i = 0; url && i < 10; i++) {
+      const res: LightMyRequestResponse = await app.inject({ method: 'GET', url, headers: { cookie: s.cookie } });
+      const rows = [...res.body.matchAll(/<tr data-contact="([^"]+)" data-program="default">/g)].map((m) => m[1]!);
+      expect(rows.length).toBeLessThanOrEqual(50);
+      seen.push(...rows);
+      const next: string | undefined = /id="next-page" href="([^"]+)"/.exec(res.body)?.[1];
+      url = next ? next.replace(/&amp;/g, '&') : null;
+    }
+    expect(seen).toEqual(optedOut);
+    const csv = await app.inject({ method: 'GET', url: '/dashboard/contacts/export.csv?state=opted_out&program=default', headers: { cookie: s.cookie } });
+    expect(csv.statusCode).toBe(200);
+    expect(csv.headers['content-type']).toBe('text/csv; charset=utf-8');
+    expect(csv.headers['content-disposition']).toBe('attachment; filename="consent-opted_out-default.csv"');
+    const lines = csv.body.trimEnd().split('\r\n');
+    expect(lines[0]).toBe('contact,program,state,since,source,event_id');
+    expect(lines.slice(1).map((l) => l.split(',')[0])).toEqual(optedOut);
+    expect(lines[1]).toMatch(new RegExp(`^\\${optedOut[0]},default,opted_out,${new Date(T0 - 999).toISOString()},api,\\w+$`));
+    const all = await app.inject({ method: 'GET', url: '/dashboard/contacts/export.csv', headers: { cookie: s.cookie } });
+    expect(all.body.trimEnd().split('\r\n')).toHaveLength(121);
+    const bad = await app.inject({ method: 'GET', url: '/dashboard/contacts/export.csv?state=maybe', headers: { cookie: s.cookie } });
+    expect(bad.statusCode).toBe(400);
+    expect((await app.inject({ method: 'GET', url: '/dashboard/contacts?cursor=!!', headers: { cookie: s.cookie } })).statusCode).toBe(400);
+  });
+});
+
+describe('alerts: event deliveries to apps', () => {
+  it('a subscription whose latest attempt failed, and a disabled one, are alerts (from the delivery log)', async () => {
+    const sub = (id: string) => ({ id, keyId: 'k', app: 'crm', url: `https://crm.example/${id}`, events: ['contact.opted_out' as const], secrets: ['whsec_x'], status: 'active' as const, disabledReason: null, createdAt: T0, deletedAt: null });
+    await store.createSubscription(sub('sub_failing'));
+    await store.createSubscription(sub('sub_ok'));
+    await store.createSubscription(sub('sub_gone'));
+    await store.disableSubscription('sub_gone', 'endpoint answered 410 Gone', T0 - 1_000);
+    const rows = await new AppEvents(store).emit('contact.opted_out', { contact: '+14155550100' }, { all: true }, T0 - 60_000);
+    expect(rows.map((r) => r.subscriptionId).sort()).toEqual(['sub_failing', 'sub_ok']);
+    const claimed = await store.claimDueDeliveries({ now: T0 - 50_000, owner: 't', leaseMs: 60_000, max: 10 });
+    for (const r of claimed) {
+      const failing = r.subscriptionId === 'sub_failing';
+      const ok = await store.completeDelivery({
+        id: r.id,
+        owner: 't',
+        attempt: { attempt: 1, startedAt: T0 - 50_000, durationMs: 20, httpStatus: failing ? 503 : 200, error: failing ? 'HTTP 503' : null, outcome: failing ? 'retry' : 'delivered' },
+        next: failing ? { status: 'pending', nextAttemptAt: T0 + 30_000 } : { status: 'delivered' },
+        now: T0 - 49_000,
+      });
+      expect(ok).toBe(true);
+    }
+    const s = await session();
+    const res = await app.inject({ method: 'GET', url: '/dashboard/alerts', headers: { cookie: s.cookie } });
+    const alerts = [...res.body.matchAll(/<div class="card alert (\w+)" data-alert="event_deliveries_failing"><b>([^<]+)<\/b>/g)].map((m) => `${m[1]} ${m[2]}`);
+    expect(alerts).toHaveLength(2);
+    expect(alerts).toContain('warning Subscription sub_failing (crm, https://crm.example/sub_failing): 1 of 1 event deliveries failed in the last 60 min');
+    expect(alerts).toContain('critical Subscription sub_gone (crm, https://crm.example/sub_gone) is disabled');
+    expect(res.body).toContain('Last failure: HTTP 503 (contact.opted_out).');
+  });
+});
+
 describe('helpers', () => {
+  it('contact cursor round trip and rejects junk', () => {
+    const c = { contact: '+14155550100', program: 'marketing-eu' };
+    expect(decodeContactCursor(encodeContactCursor(c))).toEqual(c);
+    expect(decodeContactCursor('!!')).toBeNull();
+    expect(decodeContactCursor(Buffer.from('no-newline').toString('base64url'))).toBeNull();
+  });
+
   it.each([
     ['', null],
     ['2026-01-31T13:45', Date.UTC(2026, 0, 31, 13, 45)],

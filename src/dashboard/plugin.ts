@@ -6,11 +6,15 @@
  * HttpOnly, SameSite=Strict, Secure when publicUrl is https). The key is re-checked on every request (revoking it ends
  * the session). Every POST carries a CSRF token. The signing secret is `sessionSecret`, else one kept in the store's
  * meta table (shared by every instance on the same database).
- * Pages: overview, messages (search), message (timeline), alerts, sandbox phones. Documented in docs/reference/dashboard.md.
+ * Pages: overview, messages (search), message (timeline), contacts (consent ledger), alerts, sandbox phones. Documented in docs/reference/dashboard.md.
  */
 import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { csvLine } from '../api/consent.ts';
 import { findActiveKey } from '../api/keys.ts';
+import { CONSENT_STATES, emptySnapshot, type ConsentEvent, type ConsentSnapshot, type ConsentState } from '../compliance/consent-policy.ts';
+import type { ConsentService } from '../compliance/consent-service.ts';
 import type { Config } from '../config/schema.ts';
 import type { Clock } from '../domain/clock.ts';
 import { MESSAGE_STATUSES, CATEGORIES, type Category, type MessageRecord, type MessageStatus } from '../domain/message.ts';
@@ -18,18 +22,20 @@ import { senderKey } from '../dispatch/rate-limit.ts';
 import type { SwitchboardMetrics } from '../metrics/metrics.ts';
 import { normalizePhone } from '../pipeline/phone.ts';
 import { twilioErrorMeaning, twilioErrorUrl } from '../providers/twilio/errors.ts';
-import type { ApiKeyRecord, MessageCursor, Store } from '../store/store.ts';
+import type { ApiKeyRecord, InboundRecord, MessageCursor, Store } from '../store/store.ts';
 import { DEFAULT_ALERT_THRESHOLDS, evaluateAlerts, type AlertThresholds } from './alerts.ts';
 import { CSS, JS } from './assets.ts';
 import { query } from './html.ts';
 import {
   alertsPage,
+  contactsPage,
   errorPage,
   loginPage,
   messagePage,
   messagesPage,
   overviewPage,
   phonesPage,
+  type ContactView,
   type ErrorInfo,
   type Layout,
   type MessageFilters,
@@ -55,6 +61,8 @@ export interface DashboardOptions {
   sandbox?: SandboxPhonesLike;
   /** This instance's metrics (the Alerts page shows its signature-failure counter). */
   metrics?: SwitchboardMetrics;
+  /** The consent ledger (compliance module): the Contacts page, and recording opt-in/opt-out from it. */
+  consent?: ConsentService;
   /** HMAC secret for session cookies; default: generated once and kept in the store (meta `dashboard_session_secret`). */
   sessionSecret?: string;
   /** Cost estimate: price of one segment (default 0.0079, Twilio US SMS list price) and its currency. */
@@ -66,8 +74,10 @@ export interface DashboardOptions {
 export const SESSION_SECRET_META = 'dashboard_session_secret';
 export const DASHBOARD_SCOPES = ['dashboard', 'admin'] as const;
 const PAGE_SIZE = 50;
-/** Category is filtered here (the store's query has no category): at most this many rows are scanned per page. */
-const CATEGORY_SCAN_LIMIT = 2_000;
+/** Subscriptions whose delivery log the Alerts page reads (newest attempts of each). */
+const ALERT_SUBSCRIPTIONS = 200;
+const ALERT_DELIVERIES = 100;
+const RECORD_STATES: readonly ConsentState[] = ['opted_out', 'opted_in'];
 const RATE_WINDOW_MS = 60_000;
 const RANGES: Readonly<Record<string, { span: number; bucket: number }>> = {
   '1h': { span: 3_600_000, bucket: 5 * 60_000 },
@@ -110,6 +120,21 @@ export function encodeCursor(c: MessageCursor): string {
 export function decodeCursor(s: string): MessageCursor | null {
   const m = /^(\d{1,16})\.([\w-]{1,64})$/.exec(s);
   return m ? { createdAt: Number(m[1]), id: m[2]! } : null;
+}
+
+/** Opt-out list position: the last (contact, program) shown. */
+export function encodeContactCursor(c: { contact: string; program: string }): string {
+  return Buffer.from(`${c.contact}\n${c.program}`, 'utf8').toString('base64url');
+}
+
+export function decodeContactCursor(s: string): { contact: string; program: string } | null {
+  if (!/^[\w-]{1,400}$/.test(s)) return null;
+  const parts = Buffer.from(s, 'base64url').toString('utf8').split('\n');
+  return parts.length === 2 && parts[0] && parts[1] ? { contact: parts[0], program: parts[1] } : null;
+}
+
+function after(s: { contact: string; program: string }, c: { contact: string; program: string }): boolean {
+  return s.contact > c.contact || (s.contact === c.contact && s.program > c.program);
 }
 
 function str(v: unknown): string {
@@ -155,6 +180,7 @@ export async function dashboardPlugin(app: FastifyInstance, opts: DashboardOptio
     csrf: ctx?.csrf ?? null,
     who: ctx ? ctx.key.name : null,
     sandbox: !!sandbox,
+    contacts: !!opts.consent,
   });
   const send = (reply: FastifyReply, body: string, status = 200) => reply.code(status).type('text/html; charset=utf-8').send(body);
   const cookie = (name: string, value: string, maxAgeS: number) => serializeCookie(name, value, { path: base || '/', secure, maxAge: maxAgeS });
@@ -319,45 +345,19 @@ export async function dashboardPlugin(app: FastifyInstance, opts: DashboardOptio
       if (n.ok && n.e164 !== filters.to) note = `Searching ${n.e164}.`;
     }
     const cursorText = str(qs.cursor);
-    let cursor = cursorText ? decodeCursor(cursorText) : null;
+    const cursor = cursorText ? decodeCursor(cursorText) : null;
     if (cursorText && !cursor) return render([], null, 'Invalid page cursor.');
-
-    const items: MessageRecord[] = [];
-    let scanned = 0;
-    let next: MessageCursor | null = null;
-    for (;;) {
-      const res = await store.listMessages({
-        limit: filters.category ? 200 : PAGE_SIZE,
-        cursor,
-        ...(filters.status ? { status: filters.status as MessageStatus } : {}),
-        ...(to ? { to } : {}),
-        ...(filters.key ? { keyId: filters.key } : {}),
-        ...(since !== null ? { since } : {}),
-        ...(until !== null ? { until } : {}),
-      });
-      let stoppedAt: MessageRecord | null = null;
-      for (const m of res.items) {
-        scanned++;
-        if (!filters.category || m.category === filters.category) items.push(m);
-        if (items.length >= PAGE_SIZE) {
-          stoppedAt = m;
-          break;
-        }
-      }
-      if (stoppedAt) {
-        const more = stoppedAt !== res.items[res.items.length - 1] || res.nextCursor !== null;
-        next = more ? { createdAt: stoppedAt.createdAt, id: stoppedAt.id } : null;
-        break;
-      }
-      next = res.nextCursor;
-      if (!next) break;
-      if (scanned >= CATEGORY_SCAN_LIMIT) {
-        note = `${note ? `${note} ` : ''}Scanned ${scanned} messages for category ${filters.category}; continue with "Older".`;
-        break;
-      }
-      cursor = next;
-    }
-    return render(items, next ? encodeCursor(next) : null, undefined, note);
+    const res = await store.listMessages({
+      limit: PAGE_SIZE,
+      cursor,
+      ...(filters.status ? { status: filters.status as MessageStatus } : {}),
+      ...(to ? { to } : {}),
+      ...(filters.key ? { keyId: filters.key } : {}),
+      ...(filters.category ? { category: filters.category as Category } : {}),
+      ...(since !== null ? { since } : {}),
+      ...(until !== null ? { until } : {}),
+    });
+    return render(res.items, res.nextCursor ? encodeCursor(res.nextCursor) : null, undefined, note);
   });
 
   app.get('/messages/:id', async (req, reply) => {
@@ -371,6 +371,141 @@ export async function dashboardPlugin(app: FastifyInstance, opts: DashboardOptio
     return send(reply, messagePage(layout(ctx, 'messages', `Message ${id}`), { m, events, keyName, errorInfo }));
   });
 
+  // ---------------------------------------------------------------- contacts (consent ledger)
+
+  const consent = opts.consent;
+  if (consent) {
+    const programNames = () => consent.allPrograms().map((p) => p.name);
+
+    async function contactView(contact: string): Promise<ContactView> {
+      const rows = new Map((await store.getConsent(contact)).map((s) => [s.program, s]));
+      const states = [...new Set([...programNames(), ...rows.keys()])].map((program) => {
+        const s: ConsentSnapshot = rows.get(program) ?? emptySnapshot(contact, program);
+        return { program, state: s.state, since: s.since > 0 ? s.since : null, source: s.source };
+      });
+      const history = await store.listConsentHistory(contact);
+      const wanted = new Set(history.map((h) => h.evidence?.inboundMessageId).filter((id): id is string => !!id));
+      const inbound = new Map<string, Pick<InboundRecord, 'body' | 'to' | 'receivedAt'>>();
+      // The contact's inbound messages, newest first, until every one the evidence names is found (bounded).
+      let cursor: MessageCursor | null = null;
+      for (let pageNo = 0; wanted.size > inbound.size && pageNo < 20; pageNo++) {
+        const res: { items: InboundRecord[]; nextCursor: MessageCursor | null } = await store.listInbound({ from: contact, limit: 200, cursor });
+        for (const r of res.items) if (wanted.has(r.id)) inbound.set(r.id, r);
+        cursor = res.nextCursor;
+        if (!cursor) break;
+      }
+      return { contact, states, history, inbound };
+    }
+
+    async function optOutPage(program: string, cursor: { contact: string; program: string } | null): Promise<{ items: ConsentSnapshot[]; next: string | null }> {
+      const items: ConsentSnapshot[] = [];
+      let more = false;
+      for await (const s of store.exportConsent({ state: 'opted_out', ...(program ? { program } : {}) })) {
+        if (cursor && !after(s, cursor)) continue;
+        if (items.length === PAGE_SIZE) {
+          more = true;
+          break;
+        }
+        items.push(s);
+      }
+      const last = items[items.length - 1];
+      return { items, next: more && last ? encodeContactCursor(last) : null };
+    }
+
+    const renderContacts = async (
+      req: FastifyRequest,
+      reply: FastifyReply,
+      q: { search: string; program: string; cursor: string; notice?: string; error?: string; status?: number },
+    ) => {
+      const ctx = ctxOf(req);
+      let error = q.error;
+      let contact: ContactView | null = null;
+      if (q.search) {
+        const n = normalizePhone(q.search, config.defaultCountry);
+        if (n.ok) contact = await contactView(n.e164);
+        else error ??= `${q.search} is not a valid phone number (${n.reason}).`;
+      }
+      const names = programNames();
+      const program = names.includes(q.program) ? q.program : '';
+      const cursor = q.cursor ? decodeContactCursor(q.cursor) : null;
+      if (q.cursor && !cursor) error ??= 'Invalid page cursor.';
+      const list = await optOutPage(program, cursor);
+      return send(
+        reply,
+        contactsPage(layout(ctx, 'contacts', contact ? `Contact ${contact.contact}` : 'Contacts'), {
+          search: q.search,
+          programs: names,
+          program,
+          contact,
+          optOuts: list.items,
+          next: list.next,
+          notice: q.notice,
+          error,
+        }),
+        q.status ?? (error ? 400 : 200),
+      );
+    };
+
+    app.get('/contacts', async (req, reply) => {
+      const qs = req.query as Record<string, unknown>;
+      const recorded = str(qs.recorded);
+      let notice: string | undefined;
+      if ((RECORD_STATES as readonly string[]).includes(recorded)) {
+        const failed = Number(str(qs.failed)) || 0;
+        notice = `Recorded ${recorded.replace('_', ' ')} in ${str(qs.program)}${qs.changed === '1' ? '' : ' (no change: it was already the current state)'}${
+          failed > 0 ? `; ${failed} queued message${failed === 1 ? '' : 's'} to this number failed (SB_OPTED_OUT)` : ''
+        }.`;
+      }
+      return renderContacts(req, reply, { search: str(qs.contact), program: str(qs.program), cursor: str(qs.cursor), notice });
+    });
+
+    app.post('/contacts/consent', async (req, reply) => {
+      const ctx = ctxOf(req);
+      const body = (req.body ?? {}) as Record<string, unknown>;
+      const search = str(body.contact);
+      const program = str(body.program);
+      const state = str(body.state);
+      const note = typeof body.note === 'string' ? body.note.trim() : '';
+      const fail = (error: string, status = 400) => renderContacts(req, reply, { search, program, cursor: '', error, status });
+      const n = normalizePhone(search, config.defaultCountry);
+      if (!n.ok) return fail(`${search || 'The number'} is not a valid phone number.`);
+      if (!consent.programNamed(program)) return fail(`No program named "${program}".`);
+      if (!(RECORD_STATES as readonly string[]).includes(state)) return fail('Choose opt in or opt out.');
+      if (note.length > 2000) return fail('The note is longer than 2,000 characters.');
+      const event: ConsentEvent = {
+        contact: n.e164,
+        program,
+        state: state as ConsentState,
+        source: 'dashboard',
+        at: clock.now(),
+        evidence: { keyId: ctx.key.id, appName: ctx.key.name, ...(note ? { note } : {}) },
+      };
+      const r = await consent.record(event);
+      if (!r.result.accepted) return fail(`${r.result.code}: ${r.result.reason}`, 422);
+      req.log.info({ program, state, changed: r.result.changed, keyId: ctx.key.id, failedQueued: r.failedMessageIds.length }, 'consent recorded from the dashboard');
+      const location = `${base}/contacts${query({ contact: n.e164, program, recorded: state, changed: r.result.changed ? 1 : 0, failed: r.failedMessageIds.length })}`;
+      return reply.code(303).header('location', location).send();
+    });
+
+    // The same rows and columns as GET /v1/consent/export?format=csv, streamed from the store.
+    app.get('/contacts/export.csv', async (req, reply) => {
+      const qs = req.query as Record<string, unknown>;
+      const program = str(qs.program);
+      const state = str(qs.state);
+      if (program && !consent.programNamed(program)) return renderContacts(req, reply, { search: '', program: '', cursor: '', error: `No program named "${program}".` });
+      if (state && !(CONSENT_STATES as readonly string[]).includes(state)) return renderContacts(req, reply, { search: '', program, cursor: '', error: `Unknown state "${state}".` });
+      const filter = { ...(program ? { program } : {}), ...(state ? { state: state as ConsentState } : {}) };
+      async function* rows(): AsyncGenerator<string> {
+        yield csvLine(['contact', 'program', 'state', 'since', 'source', 'event_id']);
+        for await (const s of store.exportConsent(filter)) {
+          yield csvLine([s.contact, s.program, s.state, s.since > 0 ? new Date(s.since).toISOString() : '', s.source, s.eventId]);
+        }
+      }
+      const name = `consent-${state || 'all'}${program ? `-${program}` : ''}.csv`.replace(/[^\w.-]/g, '_');
+      return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${name}"`).send(Readable.from(rows()));
+    });
+  }
+
   // ---------------------------------------------------------------- alerts
 
   app.get('/alerts', async (req, reply) => {
@@ -380,7 +515,11 @@ export async function dashboardPlugin(app: FastifyInstance, opts: DashboardOptio
     const day = await store.stats({ since: now + 1 - 86_400_000, until: now + 1, bucketMs: 3_600_000, percentiles: [], callbackDueBefore: due });
     const hour = await store.stats({ since: now + 1 - 3_600_000, until: now + 1, bucketMs: 3_600_000, percentiles: [], callbackDueBefore: due });
     const queues = await store.senderQueues({ now, recentMs: 0 });
-    const alerts = evaluateAlerts({ day, hour, queues, mps, defaultMps: 1 }, thresholds);
+    const subscriptions = [];
+    for (const s of (await store.listSubscriptions({})).slice(0, ALERT_SUBSCRIPTIONS)) {
+      subscriptions.push({ subscription: s, recent: (await store.listDeliveries(s.id, { limit: ALERT_DELIVERIES })).items });
+    }
+    const alerts = evaluateAlerts({ day, hour, queues, mps, defaultMps: 1, deliveries: { now, subscriptions } }, thresholds);
     const sigFailures = opts.metrics ? await opts.metrics.signatureFailureCount() : null;
     if (sigFailures) {
       alerts.push({

@@ -40,6 +40,8 @@ export interface DelivererDeps {
   random?: () => number;
   /** DNS lookup (tests may pin names); default node:dns lookup. */
   resolve?: (host: string) => Promise<LookupAddress[]>;
+  /** Called once per attempt after its outcome is recorded (or the lease was lost): metrics. Must not throw. */
+  onAttempt?: (row: OutboxRow, result: DeliveryResult) => void;
 }
 
 export interface DeliveryResult {
@@ -61,6 +63,7 @@ export class EventDeliverer {
   private readonly random: () => number;
   private readonly policy: UrlPolicyOptions;
   private readonly agent: Agent;
+  private readonly onAttempt: ((row: OutboxRow, result: DeliveryResult) => void) | undefined;
   private running = false;
   private loopDone: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -74,6 +77,7 @@ export class EventDeliverer {
     this.owner = deps.owner;
     this.log = deps.log ?? { debug: noop, info: noop, warn: noop, error: noop };
     this.random = deps.random ?? Math.random;
+    this.onAttempt = deps.onAttempt;
     this.policy = urlPolicy(deps.config);
     const resolve =
       deps.resolve ??
@@ -156,6 +160,16 @@ export class EventDeliverer {
   }
 
   private async finish(row: OutboxRow, startedAt: number, httpStatus: number | null, error: string | null, outcome: DeliveryResult['outcome']): Promise<DeliveryResult> {
+    const result = await this.record(row, startedAt, httpStatus, error, outcome);
+    try {
+      this.onAttempt?.(row, result);
+    } catch (err) {
+      this.log.error({ err, deliveryId: row.id }, 'delivery onAttempt hook failed');
+    }
+    return result;
+  }
+
+  private async record(row: OutboxRow, startedAt: number, httpStatus: number | null, error: string | null, outcome: DeliveryResult['outcome']): Promise<DeliveryResult> {
     const now = this.clock.now();
     const attempt = row.attempts + 1;
     let next: { status: 'delivered' | 'pending' | 'failed'; nextAttemptAt?: number };

@@ -6,13 +6,15 @@
  *   - the dispatcher hooks            → `submitted(m)` (onSubmitted), `completed(m)` (onFinal)
  *   - the webhook hooks               → `statusCallback(m, event)` (onStatus), `inbound(r)` (onInbound)
  *   - HTTP responses of /webhooks/*   → signature failures and rejections (metricsPlugin's onSend hook)
+ *   - the event deliverer's onAttempt → `eventDelivery(row, result)` (webhooks to apps)
  * Queue gauges and the per-status gauge are computed from the store at scrape time (`collect`).
  * Every metric, its labels and its meaning: docs/reference/metrics.md.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Clock } from '../domain/clock.ts';
 import { isTerminal, MESSAGE_STATUSES, type MessageRecord, type NewEvent } from '../domain/message.ts';
-import type { InboundRecord, SenderQueueStats, Store } from '../store/store.ts';
+import type { DeliveryResult } from '../events/deliverer.ts';
+import type { InboundRecord, OutboxRow, SenderQueueStats, Store } from '../store/store.ts';
 
 export interface MetricsOptions {
   store: Store;
@@ -48,6 +50,7 @@ export class SwitchboardMetrics {
   private readonly callbacksTotal: Counter<'provider' | 'kind' | 'outcome'>;
   private readonly rejectedTotal: Counter<'provider' | 'kind' | 'code'>;
   private readonly signatureFailures: Counter<'provider' | 'kind'>;
+  private readonly eventDeliveries: Counter<'outcome' | 'type' | 'subscription'>;
   /** Ids counted as completed lately (insertion order, bounded), so a second report of the same move is ignored. */
   private readonly recentlyCompleted = new Set<string>();
 
@@ -101,6 +104,13 @@ export class SwitchboardMetrics {
       name: 'switchboard_webhook_signature_failures_total',
       help: 'Provider webhooks whose signature did not verify (SB_WEBHOOK_SIGNATURE).',
       labelNames: ['provider', 'kind'],
+      registers,
+    });
+
+    this.eventDeliveries = new Counter({
+      name: 'switchboard_event_deliveries_total',
+      help: 'Event delivery attempts to apps (webhooks), by outcome (delivered, retry, gone, gave_up, lost), event type and subscription.',
+      labelNames: ['outcome', 'type', 'subscription'],
       registers,
     });
 
@@ -201,6 +211,11 @@ export class SwitchboardMetrics {
   webhookRejected(provider: string, kind: string, code: string): void {
     this.rejectedTotal.inc({ provider, kind, code });
     if (code === 'SB_WEBHOOK_SIGNATURE') this.signatureFailures.inc({ provider, kind });
+  }
+
+  /** Event deliverer `onAttempt`: one HTTP attempt (or a give-up without one) to an app's subscription. */
+  eventDelivery(row: Pick<OutboxRow, 'type' | 'subscriptionId'>, result: Pick<DeliveryResult, 'outcome'>): void {
+    this.eventDeliveries.inc({ outcome: result.outcome, type: row.type, subscription: row.subscriptionId });
   }
 
   /** Webhook signature failures counted by this instance since it started. */

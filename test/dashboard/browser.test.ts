@@ -2,12 +2,12 @@
  * The dashboard in a real browser: Debian's Chromium driven by playwright-core, against buildApp on 127.0.0.1:0
  * with the in-process sandbox. Log in with the development key, send a message through the API, find it by number,
  * open its timeline and see `delivered`; the overview charts render with data; a sandbox handset shows the message
- * and replies from the page; log out.
+ * and replies from the page; the handset replies STOP and the Contacts page shows the contact opted out (with the
+ * STOP as evidence) while a message queued to it ends failed with SB_OPTED_OUT; an operator opts it back in with a
+ * note from the page; log out.
  *
  * Chromium: /usr/bin/chromium (`apt-get install -y chromium`; .ci/run installs it). SB_SCREENSHOTS=1 writes a
  * screenshot of each page to docs/screenshots/ (used by docs/reference/dashboard.md).
- * Not covered here: "reply STOP from a sandbox phone and see the contact opted out" needs the consent ledger
- * (compliance issue) and its Contacts page.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, type App } from '../../src/app.ts';
+import { contractMessage } from '../../src/store/contract/store-contract.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { tempDir, waitFor } from '../e2e/support.ts';
 
@@ -111,7 +112,7 @@ describe('dashboard in Chromium', () => {
     await page.click('form.filters button[type="submit"]');
     await page.waitForSelector(`tr[data-id="${id}"]`);
     expect(await page.$$eval('#messages tbody tr[data-id]', (rows) => rows.map((r) => r.getAttribute('data-id')))).toEqual([id]);
-    await page.click(`tr[data-id="${id}"] a`);
+    await page.click(`tr[data-id="${id}"] a[href="/dashboard/messages/${id}"]`);
     await page.waitForURL(`${url}/dashboard/messages/${id}`);
     // Delivery is asynchronous (dispatcher → sandbox → signed callbacks): reload until the page shows it.
     await waitFor('delivered on the message page', async () => {
@@ -165,6 +166,58 @@ describe('dashboard in Chromium', () => {
     });
     expect(inbound[0]!.body).toBe('Thanks, got it');
     await shot('phones');
+  });
+
+  it('STOP from a sandbox handset: the Contacts page shows the contact opted out, a queued message to it fails', async () => {
+    const handset = '+14155550142';
+    // A message to the handset waiting in the queue (its next attempt is an hour away, as after a retry backoff).
+    const now = Date.now();
+    const waiting = { ...contractMessage({ now, account: 'sandbox', from: '+15005550006', to: handset, body: 'Your order shipped', nextAttemptAt: now + 3_600_000 }) };
+    await built.store.insertMessages([{ message: waiting, events: [{ messageId: waiting.id, type: 'accepted', status: 'queued', at: now, detail: null }] }]);
+
+    await page.goto(`${url}/dashboard/phones?number=${encodeURIComponent(handset)}`);
+    await page.fill('textarea[name="body"]', 'STOP');
+    await page.selectOption('select[name="to"]', '+15005550006');
+    await page.click('#reply-form button[type="submit"]');
+    await page.waitForSelector('.notice');
+    expect(await page.textContent('.notice')).toContain('Keyword STOP');
+
+    // The inbound webhook is asynchronous: reload the contact's page until the ledger shows the opt-out.
+    await page.goto(`${url}/dashboard/contacts`);
+    await page.fill('input[name="contact"]', handset);
+    await page.click('form.filters button:has-text("Look up")');
+    await page.waitForURL(`${url}/dashboard/contacts?contact=${encodeURIComponent(handset)}`);
+    await waitFor('opted out on the Contacts page', async () => {
+      await page.reload();
+      return (await page.getAttribute('#consent-states tr[data-program="default"] [data-consent]', 'data-consent')) === 'opted_out' ? true : undefined;
+    });
+    const stop = page.locator('#consent-history tr[data-source="inbound_keyword"]');
+    expect(await stop.getAttribute('data-state')).toBe('opted_out');
+    expect(await stop.locator('[data-evidence="inbound"]').textContent()).toContain('STOP');
+    expect(await page.$$eval('#opt-out-list tr[data-contact]', (rs) => rs.map((r) => r.getAttribute('data-contact')))).toContain(handset);
+    await shot('contacts');
+
+    // The queued message was failed by the opt-out, before it could be sent.
+    await page.goto(`${url}/dashboard/messages/${waiting.id}`);
+    expect(await page.textContent('#message-status')).toBe('failed');
+    expect(await page.textContent('#message-facts [data-code]')).toContain('SB_OPTED_OUT');
+    // Its number links back to the contact.
+    await page.click('#message-facts a.contact-link');
+    await page.waitForSelector('#contact');
+    expect(await page.getAttribute('#contact', 'data-contact')).toBe(handset);
+
+    // Re-subscribing someone who texted STOP needs a note: without one the page refuses it.
+    await page.selectOption('#consent-form select[name="state"]', 'opted_in');
+    await page.click('#consent-form button[type="submit"]');
+    expect(await page.textContent('[role="alert"]')).toContain('SB_CONSENT_EVIDENCE_REQUIRED');
+    await page.selectOption('#consent-form select[name="state"]', 'opted_in');
+    await page.fill('#consent-form input[name="note"]', 'Customer asked to resubscribe by phone');
+    await page.click('#consent-form button[type="submit"]');
+    await page.waitForSelector('.notice');
+    expect(await page.getAttribute('#consent-states tr[data-program="default"] [data-consent]', 'data-consent')).toBe('opted_in');
+    const mine = page.locator('#consent-history tr[data-source="dashboard"]');
+    expect(await mine.locator('[data-evidence="note"]').textContent()).toContain('Customer asked to resubscribe by phone');
+    expect(await mine.locator('[data-evidence="who"]').textContent()).toContain(built.devKey!.name);
   });
 
   it('alerts page renders; logout ends the session', async () => {

@@ -1,8 +1,12 @@
 /**
  * /metrics after a real run: buildApp on 127.0.0.1:0 with the in-process sandbox → messages sent through the API
  * (delivered, undelivered 30003, failed 30005) → dispatcher and signed callbacks → scrape and compare the counters
- * with what was sent and with the store. Also a forged webhook → signature failure counter.
+ * with what was sent and with the store. Also a forged webhook → signature failure counter; and event deliveries to
+ * two subscribed apps (one answers 500) → switchboard_event_deliveries_total matches the store's delivery log.
  */
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, type App } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/load.ts';
@@ -13,6 +17,8 @@ import { tempDir, waitFor } from '../e2e/support.ts';
 let built: App;
 let url: string;
 let token: string;
+let hooks: Server;
+let hooksUrl: string;
 const tmp = tempDir('sb-metrics-');
 
 beforeAll(async () => {
@@ -25,8 +31,20 @@ beforeAll(async () => {
       databaseUrl: `sqlite:${tmp.dir}/switchboard.db`,
       logLevel: 'silent',
       sandbox: { latency: { sendingMs: 5, sentMs: 20, deliveredMs: 40 } },
+      // The apps' webhook receiver below listens on 127.0.0.1.
+      events: { allowLoopbackUrls: true },
     },
   });
+  hooks = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.statusCode = req.url === '/fail' ? 500 : 204;
+      res.end();
+    });
+  });
+  hooks.listen(0, '127.0.0.1');
+  await once(hooks, 'listening');
+  hooksUrl = `http://127.0.0.1:${(hooks.address() as AddressInfo).port}`;
   built = await buildApp(config, { handleSignals: false });
   url = await built.start();
   token = built.devKey!.token;
@@ -34,6 +52,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await built?.close();
+  hooks?.close();
   tmp.cleanup();
 });
 
@@ -107,5 +126,37 @@ describe('/metrics after a run', () => {
     const s = await scrape();
     expect(sumOf(s, 'switchboard_webhook_signature_failures_total', { provider: 'twilio', kind: 'status' })).toBe(1);
     expect(sumOf(s, 'switchboard_webhook_rejected_total', { code: 'SB_WEBHOOK_SIGNATURE' })).toBe(1);
+  });
+
+  it('event deliveries to apps are counted by outcome and subscription, as the delivery log records them', async () => {
+    const subscribe = async (path: string) => {
+      const res = await fetch(`${url}/v1/subscriptions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ url: `${hooksUrl}${path}`, events: ['message.status'] }),
+      });
+      expect(res.status).toBe(201);
+      return ((await res.json()) as { id: string }).id;
+    };
+    const ok = await subscribe('/ok');
+    const failing = await subscribe('/fail');
+    const id = await send('+14155550104');
+    await waitFor('delivered', async () => ((await built.store.getMessage(id))?.status === 'delivered' ? true : undefined));
+    const log = async (sub: string) => (await built.store.listDeliveries(sub, { limit: 1000 })).items;
+    // Each message.status event is attempted once per subscription (the failing one retries only after ≥ 24 s).
+    const s = await waitFor('metrics match the delivery log', async () => {
+      const [okLog, failLog, x] = [await log(ok), await log(failing), await scrape()];
+      const settled =
+        okLog.length >= 1 &&
+        okLog.length === failLog.length &&
+        sumOf(x, 'switchboard_event_deliveries_total', { subscription: ok }) === okLog.length &&
+        sumOf(x, 'switchboard_event_deliveries_total', { subscription: failing }) === failLog.length;
+      return settled ? { x, okLog, failLog } : undefined;
+    });
+    expect(s.okLog.every((d) => d.outcome === 'delivered' && d.httpStatus === 204)).toBe(true);
+    expect(s.failLog.every((d) => d.outcome === 'retry' && d.httpStatus === 500)).toBe(true);
+    expect(sumOf(s.x, 'switchboard_event_deliveries_total', { subscription: ok, outcome: 'delivered', type: 'message.status' })).toBe(s.okLog.length);
+    expect(sumOf(s.x, 'switchboard_event_deliveries_total', { subscription: failing, outcome: 'retry', type: 'message.status' })).toBe(s.failLog.length);
+    expect(sumOf(s.x, 'switchboard_event_deliveries_total', { subscription: failing, outcome: 'delivered' })).toBe(0);
   });
 });
