@@ -197,6 +197,7 @@ export async function buildApp(inputConfig: Readonly<Config>, deps: AppDeps = {}
         if (dispatching) dispatcher.wake();
       },
       log: app.log.child({ component: 'compliance' }),
+      onDeliveryAttempt: (row, r) => metrics.eventDelivery(row, r),
     });
     const dispatcher = new Dispatcher({
       store,
@@ -246,6 +247,12 @@ export async function buildApp(inputConfig: Readonly<Config>, deps: AppDeps = {}
         metrics.inbound(r);
         await compliance.onInbound(r);
       },
+      // Issue 4 "nothing lost": a stored but unhandled inbound message is handled again on redelivery (not counted
+      // again), and message.status rows are written in the status change's transaction.
+      resumeInbound: async (r) => {
+        await compliance.onInbound(r);
+      },
+      statusOutbox: (m, event) => compliance.statusOutbox(m, event),
     });
     await compliance.routes(app);
 
@@ -271,7 +278,7 @@ export async function buildApp(inputConfig: Readonly<Config>, deps: AppDeps = {}
       await app.register(sandboxPlugin, { prefix: SANDBOX_PREFIX, engine: sandbox });
     }
     // The operator dashboard (docs/reference/dashboard.md); the Sandbox phones page when the sandbox is mounted.
-    await app.register(dashboardPlugin, { prefix: '/dashboard', store, config, clock, sandbox, metrics });
+    await app.register(dashboardPlugin, { prefix: '/dashboard', store, config, clock, sandbox, metrics, consent: compliance.consent });
 
     let url: string | null = null;
     let closing: Promise<void> | null = null;

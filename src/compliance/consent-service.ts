@@ -120,7 +120,7 @@ export class ConsentService {
         ? await this.events.rows(type, { contact: event.contact, program: event.program, state: event.state, source: event.source, at: event.at }, { all: true }, now)
         : [];
       const r = await this.store.recordConsent({ event, programSenders: this.sendersOf(event.program), outbox, now });
-      if (r.result.accepted) {
+      if (r.result.accepted && !r.duplicate) {
         this.log.info(
           { program: event.program, state: event.state, source: event.source, changed: r.result.changed, consentEventId: r.eventId, failedQueued: r.failedMessageIds.length },
           'consent recorded',

@@ -1,8 +1,9 @@
 /**
  * Issue 4 assembled: the consent service, the dispatch guard, the inbound handler, the event deliverer and the
  * HTTP routes, built from the store, the clock and the config. The composition root (src/app.ts) creates it
- * once, passes `guard` to the Dispatcher, `onInbound`/`onStatus` to the webhook routes, `consent` to the
- * message routes (accept-time check), registers `routes`, and starts/stops it with the app.
+ * once, passes `guard` to the Dispatcher, `onInbound` (also as `resumeInbound`), `onStatus` and `statusOutbox` to
+ * the webhook routes, `consent` to the message routes (accept-time check), registers `routes`, and starts/stops it
+ * with the app (start also runs the inbound recovery sweep, src/inbound/inbound-recovery.ts).
  */
 import type { FastifyInstance } from 'fastify';
 import { consentRoutes } from '../api/consent.ts';
@@ -12,9 +13,10 @@ import { subscriptionRoutes } from '../api/subscriptions.ts';
 import type { Config } from '../config/schema.ts';
 import type { Clock } from '../domain/clock.ts';
 import type { MessageRecord, NewEvent } from '../domain/message.ts';
-import { EventDeliverer } from '../events/deliverer.ts';
+import { EventDeliverer, type DelivererDeps } from '../events/deliverer.ts';
 import { createInboundHandler, type InboundOutcome } from '../inbound/inbound-handler.ts';
-import type { InboundRecord, Store } from '../store/store.ts';
+import { InboundRecovery, type InboundRecoveryResult } from '../inbound/inbound-recovery.ts';
+import type { InboundRecord, NewOutboxRow, Store } from '../store/store.ts';
 import {
   defaultComplianceConfig,
   defaultConversationsConfig,
@@ -41,6 +43,8 @@ export interface ComplianceModuleDeps {
   onAccepted?: (count: number) => void;
   log?: ComplianceLogger & { child?(bindings: Record<string, unknown>): ComplianceLogger };
   random?: () => number;
+  /** Each event-delivery attempt's outcome (the deliverer's `onAttempt`): metrics. */
+  onDeliveryAttempt?: DelivererDeps['onAttempt'];
 }
 
 export interface ComplianceModule {
@@ -53,13 +57,17 @@ export interface ComplianceModule {
   compliance: ComplianceConfig;
   events: EventsConfig;
   conversations: ConversationsConfig;
-  /** The webhook routes' `onInbound` hook. */
+  /** The webhook routes' `onInbound` hook (also their `resumeInbound`: the handling is resumable). */
   onInbound(record: InboundRecord): Promise<InboundOutcome>;
+  /** The webhook routes' `statusOutbox` hook: `message.status` rows written in the status change's transaction. */
+  statusOutbox(next: MessageRecord, event: NewEvent): Promise<readonly NewOutboxRow[]>;
+  /** Handle inbound messages a crash left unhandled (runs at start and periodically; one instance at a time). */
+  recoverInbound(): Promise<InboundRecoveryResult>;
   /** New messages were stored through the API: file them in their threads (owner = the sending app). */
   onAccepted(messages: readonly MessageRecord[]): Promise<void>;
   /** The dispatcher's `onFinal` hook: a message it ended (failed before submission, expired, …) → `message.status`. */
   onFinal(message: MessageRecord): void;
-  /** The webhook routes' `onStatus` hook: `message.status` to the sending app's subscriptions. */
+  /** The webhook routes' `onStatus` hook: `message.status` to the sending app's subscriptions (unless `statusOutbox` wrote it). */
   onStatus(message: MessageRecord, event: NewEvent): void;
   /** Register /v1/contacts/…/consent and /v1/subscriptions…, /v1/deliveries/… (after registerApi). */
   routes(app: FastifyInstance): Promise<void>;
@@ -75,9 +83,22 @@ export function createComplianceModule(deps: ComplianceModuleDeps): ComplianceMo
   const conversations = config.conversations ?? defaultConversationsConfig();
   const consent = new ConsentService({ store, clock, programs: compliance.programs, accounts: config.accounts, log });
   const guard = new ComplianceDispatchGuard(consent);
-  const deliverer = new EventDeliverer({ store, clock, config: events, owner: deps.owner, log, random: deps.random });
+  const deliverer = new EventDeliverer({ store, clock, config: events, owner: deps.owner, log, random: deps.random, onAttempt: deps.onDeliveryAttempt });
   const handle = createInboundHandler({ consent, config, conversations, onAccepted: deps.onAccepted, log });
   const retention = new RetentionScheduler({ store, clock, compliance, consent, log, owner: deps.owner });
+  const recovery = new InboundRecovery({
+    store,
+    clock,
+    owner: deps.owner,
+    handle: async (r) => {
+      const out = await handle(r);
+      if (running) deliverer.wake();
+      return out;
+    },
+    log,
+  });
+  /** Status events whose `message.status` rows were written with the status change (statusOutbox). */
+  const durableStatus = new WeakSet<NewEvent>();
   let running = false;
   const keyNames = new Map<string, string>();
   async function keyName(keyId: string): Promise<string | null> {
@@ -85,10 +106,14 @@ export function createComplianceModule(deps: ComplianceModuleDeps): ComplianceMo
     return keyNames.get(keyId) ?? null;
   }
 
+  function statusData(m: MessageRecord, at: number): Record<string, unknown> {
+    return { id: m.id, status: m.status, to: m.to, from: m.from, providerStatus: m.providerStatus, errorCode: m.errorCode, metadata: m.metadata, at };
+  }
+
   function emitStatus(m: MessageRecord, at: number): void {
     if (m.keyId === null) return;
     const now = clock.now();
-    const data = { id: m.id, status: m.status, to: m.to, from: m.from, providerStatus: m.providerStatus, errorCode: m.errorCode, metadata: m.metadata, at };
+    const data = statusData(m, at);
     consent.events.emit('message.status', data, { keyId: m.keyId }, now).then(
       (rows) => {
         if (rows.length > 0 && running) deliverer.wake();
@@ -106,6 +131,12 @@ export function createComplianceModule(deps: ComplianceModuleDeps): ComplianceMo
     compliance,
     events,
     conversations,
+    async statusOutbox(next, event) {
+      durableStatus.add(event);
+      if (next.keyId === null) return [];
+      return consent.events.rows('message.status', statusData(next, event.at), { keyId: next.keyId }, clock.now());
+    },
+    recoverInbound: () => recovery.runOnce(),
     async onInbound(record) {
       const out = await handle(record);
       if (running) deliverer.wake();
@@ -128,6 +159,10 @@ export function createComplianceModule(deps: ComplianceModuleDeps): ComplianceMo
     },
     onStatus(m, e) {
       if (!e.detail || e.detail.applied !== true) return;
+      if (durableStatus.has(e)) {
+        if (running) deliverer.wake();
+        return;
+      }
       emitStatus(m, e.at);
     },
     async routes(app) {
@@ -141,9 +176,11 @@ export function createComplianceModule(deps: ComplianceModuleDeps): ComplianceMo
       running = true;
       deliverer.start();
       retention.start();
+      recovery.start();
     },
     async stop() {
       running = false;
+      await recovery.stop();
       await retention.stop();
       await deliverer.stop();
     },

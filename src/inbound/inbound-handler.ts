@@ -12,6 +12,13 @@
  * - any other message → `message.received` to the owning app (resolveThreadOwner), plus the out-of-hours
  *   auto-reply if configured (no exemption).
  * Logs never carry bodies or full numbers.
+ *
+ * Resumable ("a crash at any point resumes"): the handling of one inbound message may run again, after a crash
+ * left it unfinished (webhook retry of a stored but unhandled message, or the recovery sweep), and then writes
+ * nothing twice: the ledger row is keyed by the inbound message id (`recordConsent` answers `duplicate`), the
+ * auto-reply has an id derived from it (`replyIdFor`), threading is an upsert, and the last step,
+ * `markInboundHandled`, writes `message.received` / `contact.help` in the same transaction that marks the message
+ * handled, only if it was not handled yet.
  */
 import type { Config } from '../config/schema.ts';
 import type { ConversationsConfig } from '../compliance/config.ts';
@@ -21,7 +28,7 @@ import { DEFAULT_PROGRAM, senderKey, type ProgramConfig } from '../compliance/pr
 import { maskNumber } from '../compliance/retention.ts';
 import type { KeywordReplyMark } from '../compliance/consent-policy.ts';
 import { prepareMessage } from '../pipeline/accept.ts';
-import type { InboundRecord, Store } from '../store/store.ts';
+import type { InboundRecord, NewOutboxRow, Store } from '../store/store.ts';
 import { classifyKeyword, type KeywordKind } from './keywords.ts';
 import { resolveThreadOwner, threadKey } from './threading.ts';
 
@@ -50,6 +57,13 @@ export interface InboundOutcome {
   owner: string | null;
   /** The thread (contact, our number) it was filed in; null for a number that is not a configured sender. */
   conversationId: string | null;
+  /** False when another run had already completed this message's handling (its app events were not written again). */
+  completed: boolean;
+}
+
+/** The id of the auto-reply to an inbound message: derived from it, so a re-run of the handling finds it. */
+export function replyIdFor(inboundId: string): string {
+  return `msg_${inboundId.replace(/^in_/, '')}`;
 }
 
 /** Fallback owner lookup over the message history (the newest outbound message an API key created); the default is the conversation's owner. */
@@ -83,10 +97,13 @@ export function createInboundHandler(deps: InboundHandlerDeps): (record: Inbound
 
   /** Store a system reply through the accept path; null when refused (logged). */
   async function reply(record: InboundRecord, body: string, mark: KeywordReplyMark | null, purpose: string): Promise<string | null> {
+    const id = replyIdFor(record.id);
+    // Stored by an earlier, interrupted run of this handling: never a second reply.
+    if (await store.getMessage(id)) return id;
     const now = consent.clock.now();
     const input: Record<string, unknown> = { to: record.from, from: record.to, body, category: 'transactional' };
     input.metadata = mark ? { keywordReply: mark, inReplyTo: record.id } : { autoReply: purpose, inReplyTo: record.id };
-    const r = prepareMessage(input, { config, key: { id: 'system', name: 'switchboard', account: record.account }, now, idempotencyKey: null });
+    const r = prepareMessage(input, { config, key: { id: 'system', name: 'switchboard', account: record.account }, now, idempotencyKey: null, id });
     if (!r.ok) {
       log.warn({ inboundId: record.id, code: r.error.code, purpose }, 'auto-reply not accepted');
       return null;
@@ -110,7 +127,14 @@ export function createInboundHandler(deps: InboundHandlerDeps): (record: Inbound
     const program: ProgramConfig = known ? consent.programOf(record.account, record.to) : (DEFAULT_PROGRAM as ProgramConfig);
     const k = classifyKeyword(record.body, program.keywords);
     const providerState = providerOptOutTypeState(record.providerKeyword);
-    const outcome: InboundOutcome = { keyword: k.kind, program: program.name, consentEventId: null, failedQueued: 0, replyMessageId: null, owner: null, conversationId: null };
+    const outcome: InboundOutcome = { keyword: k.kind, program: program.name, consentEventId: null, failedQueued: 0, replyMessageId: null, owner: null, conversationId: null, completed: false };
+    /** App events written with the "handled" mark (exactly once per inbound message). */
+    const events: NewOutboxRow[] = [];
+    const finish = async (): Promise<InboundOutcome> => {
+      outcome.completed = await store.markInboundHandled({ id: record.id, outbox: events, now: consent.clock.now() });
+      if (!outcome.completed) log.info({ inboundId: record.id }, 'inbound message already handled; its app events were not written again');
+      return outcome;
+    };
     const state = keywordConsentState(k.kind) ?? (k.kind === 'none' ? providerState : null);
 
     if (state) {
@@ -128,10 +152,13 @@ export function createInboundHandler(deps: InboundHandlerDeps): (record: Inbound
       });
       outcome.consentEventId = r.eventId;
       outcome.failedQueued = r.failedMessageIds.length;
-      log.info({ inboundId: record.id, contact: maskNumber(record.from), program: program.name, keyword: k.keyword, state, failedQueued: r.failedMessageIds.length }, 'consent keyword');
+      log.info(
+        { inboundId: record.id, contact: maskNumber(record.from), program: program.name, keyword: k.keyword, state, failedQueued: r.failedMessageIds.length, ...(r.duplicate ? { resumed: true } : {}) },
+        'consent keyword',
+      );
     }
     if (k.kind === 'help') {
-      await consent.events.emit('contact.help', { contact: record.from, program: program.name, inboundMessageId: record.id, at: record.receivedAt }, { all: true }, consent.clock.now());
+      events.push(...(await consent.events.rows('contact.help', { contact: record.from, program: program.name, inboundMessageId: record.id, at: record.receivedAt }, { all: true }, consent.clock.now())));
     }
     if (k.kind !== 'none' || state) {
       // Keyword messages are threaded too (they are part of the conversation), but not sent as message.received.
@@ -145,9 +172,9 @@ export function createInboundHandler(deps: InboundHandlerDeps): (record: Inbound
       if (known && (program.autoReplies ?? 'switchboard') === 'switchboard' && text) {
         outcome.replyMessageId = await reply(record, text, { kind: k.kind, confirmsEventId: outcome.consentEventId }, k.kind);
       }
-      return outcome;
+      return finish();
     }
-    if (state) return outcome; // a provider-only keyword: recorded, not an app message
+    if (state) return finish(); // a provider-only keyword: recorded, not an app message
 
     // An ordinary message: to the owning app.
     const last = known ? await lastOutboundApp(record.from, key) : null;
@@ -165,7 +192,7 @@ export function createInboundHandler(deps: InboundHandlerDeps): (record: Inbound
       outcome.conversationId = conv.id;
     }
     if (owner.app) {
-      await consent.events.emit(
+      const rows = await consent.events.rows(
         'message.received',
         {
           messageId: record.id,
@@ -184,10 +211,11 @@ export function createInboundHandler(deps: InboundHandlerDeps): (record: Inbound
         { app: owner.app },
         consent.clock.now(),
       );
+      events.push(...rows);
     } else {
       log.info({ inboundId: record.id, contact: maskNumber(record.from), reason: owner.reason }, 'inbound message has no owning app');
     }
     if (owner.autoReply) outcome.replyMessageId = await reply(record, owner.autoReply, null, 'out_of_hours');
-    return outcome;
+    return finish();
   };
 }

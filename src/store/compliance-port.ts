@@ -6,6 +6,7 @@
  */
 import type { ConsentChangeResult, ConsentEvent, ConsentSnapshot } from '../compliance/consent-policy.ts';
 import type { AppEventType } from '../events/types.ts';
+import type { InboundRecord } from './store.ts';
 
 /** One history row as stored: the event plus its store-assigned id, order and write time. */
 export interface ConsentHistoryEntry extends ConsentEvent {
@@ -35,6 +36,12 @@ export interface RecordConsentResult {
   eventId: string | null;
   /** Queued messages failed by the opt-out sweep. */
   failedMessageIds: string[];
+  /**
+   * True when the event names an inbound message (`evidence.inboundMessageId`, source `inbound_keyword` or
+   * `provider`) that already has a history row: nothing was written, `eventId` is that row's id, `result` is
+   * `{ accepted: true, changed: false, next: current snapshot }` (a re-run of an interrupted inbound handling).
+   */
+  duplicate?: boolean;
 }
 
 // ---- subscriptions and the outbox
@@ -251,4 +258,14 @@ export interface ComplianceStore extends ConversationStore, RetentionStore {
   replayDelivery(id: string, now: number): Promise<OutboxRow | null>;
   /** Earliest nextAttemptAt of pending rows (the deliverer's wake-up), or null. */
   nextDeliveryDueAt(): Promise<number | null>;
+
+  // ---- inbound handling (resumable: a crash between storing an inbound message and handling it is redone)
+  /**
+   * In one transaction: set the inbound message's `handled_at` to `now` if it is not set yet and, only then, insert
+   * `outbox` (its `message.received` / `contact.help` events). False (nothing written) when it was already handled
+   * or does not exist: the events of one inbound message are written exactly once.
+   */
+  markInboundHandled(req: { id: string; outbox: readonly NewOutboxRow[]; now: number }): Promise<boolean>;
+  /** Inbound messages never marked handled, received before `before`, oldest first, at most `limit` (the recovery sweep). */
+  listUnhandledInbound(q: { before: number; limit: number }): Promise<InboundRecord[]>;
 }

@@ -10,8 +10,8 @@
  *   several processes writing.
  * Storage layout, migrations and durability: docs/reference/storage.md; claim semantics: docs/reference/dispatch.md.
  */
-import type { MessageEvent, MessageRecord, MessageStatus, NewEvent, SubmitState } from '../domain/message.ts';
-import type { ComplianceStore } from './compliance-port.ts';
+import type { Category, MessageEvent, MessageRecord, MessageStatus, NewEvent, SubmitState } from '../domain/message.ts';
+import type { ComplianceStore, NewOutboxRow } from './compliance-port.ts';
 
 export type * from './compliance-port.ts';
 export { consentKey } from './compliance-port.ts';
@@ -52,6 +52,8 @@ export interface MessageQuery {
   /** createdAt < until */
   until?: number;
   keyId?: string;
+  /** Message category (otp | transactional | promotional). */
+  category?: Category;
   limit: number;
   /** Continue after this position (newest first: createdAt desc, id desc). */
   cursor?: MessageCursor | null;
@@ -89,6 +91,8 @@ export interface TransitionRequest {
   now: number;
   /** Appended in the same transaction, only when the update applies. */
   event?: NewEvent;
+  /** App events (outbox rows, e.g. `message.status`) inserted in the same transaction, only when the update applies. */
+  outbox?: readonly NewOutboxRow[];
   /**
    * The provider answered this message's submit (accepted, failed or ambiguous) at this time: in the same write, and
    * only when the update applies, its open rate bookings (claimDue) move to start at this time and close (see
@@ -298,8 +302,12 @@ export interface Store extends ComplianceStore {
   // ---- webhooks and inbound
   /** Keep a raw webhook; `duplicate` is true if the dedupeKey was seen before (the raw body is still kept). */
   recordWebhook(receipt: WebhookReceipt): Promise<{ id: number; duplicate: boolean }>;
-  /** Insert an inbound message; duplicate (same provider + providerMessageId) is not inserted. */
-  insertInbound(record: InboundRecord): Promise<{ duplicate: boolean }>;
+  /**
+   * Insert an inbound message; duplicate (same provider + providerMessageId) is not inserted. For a duplicate whose
+   * stored row was never marked handled (`markInboundHandled`), `unhandled` is that stored row: its handling was
+   * interrupted and is to be run again.
+   */
+  insertInbound(record: InboundRecord): Promise<{ duplicate: boolean; unhandled?: InboundRecord }>;
   /** Newest first (receivedAt desc, id desc); the cursor's `createdAt` carries `receivedAt`. */
   listInbound(q: InboundQuery): Promise<{ items: InboundRecord[]; nextCursor: MessageCursor | null }>;
 

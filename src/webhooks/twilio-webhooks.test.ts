@@ -47,7 +47,11 @@ async function build(over: Partial<TwilioWebhookOptions> = {}): Promise<FastifyI
     accounts: [account('unit-a', SID_A, TOKEN_A), account('unit-b', SID_B, TOKEN_B)],
     publicUrl: PUBLIC_URL,
     onStatus: (message, event) => void statusCalls.push({ message, event }),
-    onInbound: (r) => void inboundCalls.push(r),
+    // As the inbound handler does at its end: mark the message handled (a redelivery is then a plain duplicate).
+    onInbound: async (r) => {
+      inboundCalls.push(r);
+      await store.markInboundHandled({ id: r.id, outbox: [], now: clock.now() });
+    },
     ...over,
   });
   await a.ready();
@@ -617,6 +621,35 @@ describe('inbound messages', () => {
     expect((await store.listInbound({ limit: 10 })).items).toHaveLength(1);
     expect(inboundCalls).toHaveLength(1);
     expect(receipts().map((r) => r.duplicate)).toEqual([0, 1, 1]);
+  });
+
+  it('a redelivery of a message whose handling never completed hands the stored record over again, until handled', async () => {
+    await app.close();
+    const resumed: InboundRecord[] = [];
+    let crash = true;
+    app = await build({
+      // The process "dies" inside the handler the first time: stored, never marked handled.
+      onInbound: async (r) => {
+        inboundCalls.push(r);
+        if (crash) throw new Error('killed after insertInbound');
+        await store.markInboundHandled({ id: r.id, outbox: [], now: clock.now() });
+      },
+      resumeInbound: async (r) => {
+        resumed.push(r);
+        await store.markInboundHandled({ id: r.id, outbox: [], now: clock.now() });
+      },
+    });
+    const params = inboundParams(SM(9007));
+    expect((await post(INBOUND_PATH, params)).statusCode).toBe(200);
+    const [stored] = (await store.listInbound({ limit: 10 })).items;
+    expect(inboundCalls.map((r) => r.id)).toEqual([stored!.id]);
+    clock.advance(15_000);
+    expect((await post(INBOUND_PATH, params)).statusCode).toBe(200); // Twilio's retry
+    expect(resumed).toEqual([stored]);
+    expect((await post(INBOUND_PATH, params)).statusCode).toBe(200);
+    expect(resumed).toHaveLength(1);
+    expect(inboundCalls).toHaveLength(1);
+    expect((await store.listInbound({ limit: 10 })).items).toEqual([stored]);
   });
 
   it('a failing onInbound is logged; the message stays stored and Twilio gets 200', async () => {

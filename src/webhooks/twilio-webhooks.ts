@@ -22,7 +22,7 @@ import { SwitchboardError, type ErrorCode } from '../errors.ts';
 import { twilioErrorMeaning } from '../providers/twilio/errors.ts';
 import { verifyTwilioSignature } from '../providers/twilio/signature.ts';
 import { mapTwilioStatus } from '../providers/twilio/status-map.ts';
-import type { InboundRecord, Store } from '../store/store.ts';
+import type { InboundRecord, NewOutboxRow, Store } from '../store/store.ts';
 import { FormParseError, parseForm, single, type FormParams } from './form.ts';
 import { decideStatusUpdate, type StatusCallback } from './status-update.ts';
 
@@ -46,6 +46,16 @@ export interface TwilioWebhookOptions {
   onStatus?(message: MessageRecord, event: NewEvent): void;
   /** After a new inbound message was stored (not for duplicates). Awaited; an error is logged, Twilio still gets 200. */
   onInbound?(record: InboundRecord): Promise<void> | void;
+  /**
+   * A duplicate of an inbound message whose handling never completed (stored, then a crash before the handler marked
+   * it handled): the stored record, to handle again. Default: `onInbound`. Awaited; an error is logged.
+   */
+  resumeInbound?(record: InboundRecord): Promise<void> | void;
+  /**
+   * App events (`message.status` outbox rows) for a status callback about to be applied: `next` is the message as it
+   * will be. They are written in the same transaction as the status change, so a crash cannot lose them.
+   */
+  statusOutbox?(next: MessageRecord, event: NewEvent): Promise<readonly NewOutboxRow[]>;
   /** Largest accepted body in bytes (default 256 KiB). */
   bodyLimit?: number;
 }
@@ -270,7 +280,8 @@ export const twilioWebhookRoutes: FastifyPluginAsync<TwilioWebhookOptions> = asy
         at: now,
         detail: d.action === 'advance' ? { ...baseDetail, applied: true, from: m.status } : { ...baseDetail, applied: false, reason: 'unchanged', current: m.status },
       };
-      const updated = await store.transition({ id: m.id, from: d.from, patch: d.patch, now, event });
+      const outbox = d.action === 'advance' && opts.statusOutbox ? await opts.statusOutbox({ ...m, ...d.patch, updatedAt: now }, event) : undefined;
+      const updated = await store.transition({ id: m.id, from: d.from, patch: d.patch, now, event, ...(outbox && outbox.length > 0 ? { outbox } : {}) });
       if (updated) {
         log.debug({ messageId: m.id, providerStatus: f.providerStatus, status: updated.status }, 'status callback applied');
         fire(updated, event);
@@ -328,9 +339,22 @@ export const twilioWebhookRoutes: FastifyPluginAsync<TwilioWebhookOptions> = asy
     };
     // Dedupe on (provider, MessageSid) in the store, not on the receipt: a retry after a crash between the two
     // writes still stores the message once.
-    const { duplicate } = await store.insertInbound(record);
+    const { duplicate, unhandled } = await store.insertInbound(record);
     if (duplicate) {
-      log.debug({ providerMessageId: f.providerMessageId }, 'duplicate inbound message ignored');
+      if (!unhandled) {
+        log.debug({ providerMessageId: f.providerMessageId }, 'duplicate inbound message ignored');
+        return;
+      }
+      // Stored by an earlier delivery whose handling never completed (a crash in between): handle it now.
+      log.info({ inboundId: unhandled.id, providerMessageId: f.providerMessageId }, 'inbound message redelivered before it was handled; handling it');
+      const resume = opts.resumeInbound ?? opts.onInbound;
+      if (resume) {
+        try {
+          await resume(unhandled);
+        } catch (error) {
+          log.error({ err: error, inboundId: unhandled.id }, 'resumed inbound handling failed; the message is stored and will be retried');
+        }
+      }
       return;
     }
     log.info({ inboundId: record.id, providerMessageId: f.providerMessageId, account: record.account }, 'inbound message stored');

@@ -12,6 +12,7 @@ import { maxWindowSum, senderKey, type UsageEntry } from '../../dispatch/rate-li
 import type { ApiKeyRecord, ClaimRequest, InboundRecord, MessageCursor, Store, WebhookReceipt } from '../store.ts';
 
 import { describeComplianceContract } from './compliance-contract.ts';
+import { describeInboundHandlingContract } from './inbound-handling-contract.ts';
 
 export type StoreFactory = () => Promise<{ store: Store; cleanup: () => Promise<void> }>;
 
@@ -103,6 +104,7 @@ function chunks(at: number, segments: number, mps: number, windowMs: number): Us
 
 export function describeStoreContract(name: string, factory: StoreFactory): void {
   describeComplianceContract(name, factory);
+  describeInboundHandlingContract(name, factory);
   describe(`store contract: ${name}`, () => {
     let store: Store;
     let cleanup: (() => Promise<void>) | undefined;
@@ -354,11 +356,14 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         ['keyId', () => ({ keyId: 'key_x', limit: 10 }), ['c', 'a']],
         ['combined', () => ({ keyId: 'key_x', to: '+14155550999', limit: 10 }), ['a']],
         ['limit', () => ({ limit: 2 }), ['d', 'c']],
+        ['category', () => ({ category: 'promotional', limit: 10 }), ['c', 'b']],
+        ['category combined', () => ({ category: 'promotional', keyId: 'key_x', limit: 10 }), ['c']],
+        ['category none', () => ({ category: 'otp', limit: 10 }), []],
       ])('filter: %s', async (_label, query, want) => {
         const [a, b, c, d] = await insert(
           { now: T0, to: '+14155550999', keyId: 'key_x' },
-          { now: T0 + 1000, to: '+14155550999' },
-          { now: T0 + 2000, keyId: 'key_x' },
+          { now: T0 + 1000, to: '+14155550999', category: 'promotional' },
+          { now: T0 + 2000, keyId: 'key_x', category: 'promotional' },
           { now: T0 + 3000, status: 'delivered' },
         );
         const ids: Record<string, string> = { a: a!.id, b: b!.id, c: c!.id, d: d!.id };
@@ -888,7 +893,7 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       it('insert, duplicate by (provider, providerMessageId), round trip', async () => {
         const a = inbound({ numMedia: 2, mediaUrls: ['https://m/1', 'https://m/2'], providerKeyword: 'STOP', body: 'STOP' });
         expect(await store.insertInbound(a)).toEqual({ duplicate: false });
-        expect(await store.insertInbound({ ...a, id: newId('in', T0), body: 'again' })).toEqual({ duplicate: true });
+        expect(await store.insertInbound({ ...a, id: newId('in', T0), body: 'again' })).toEqual({ duplicate: true, unhandled: a });
         expect(await store.insertInbound(inbound({ providerMessageId: a.providerMessageId, provider: 'other' }))).toEqual({ duplicate: false });
         const list = await store.listInbound({ limit: 10, from: a.from });
         expect(list.items.find((i) => i.id === a.id)).toEqual(a);

@@ -8,7 +8,7 @@
  * - claimDueDeliveries takes rows with FOR UPDATE SKIP LOCKED, so instances never deliver the same row twice at once.
  */
 import type pg from 'pg';
-import { applyConsentChange, type ConsentEvent, type ConsentSnapshot, type ConsentSource, type ConsentState } from '../../compliance/consent-policy.ts';
+import { applyConsentChange, emptySnapshot, type ConsentEvent, type ConsentSnapshot, type ConsentSource, type ConsentState } from '../../compliance/consent-policy.ts';
 import { ulid } from '../../domain/ids.ts';
 import type { AppEventType } from '../../events/types.ts';
 import {
@@ -119,7 +119,7 @@ function toDelivery(r: Row): DeliveryRow {
   };
 }
 
-export function postgresCompliance(d: ComplianceDeps): Omit<ComplianceStore, keyof ConversationStore | keyof RetentionStore> {
+export function postgresCompliance(d: ComplianceDeps): Omit<ComplianceStore, keyof ConversationStore | keyof RetentionStore | 'listUnhandledInbound'> {
   const { s } = d;
   const q = <R extends Row = Row>(text: string, values: unknown[] = [], db: Queryable = d.pool) => db.query<R>(text, values);
 
@@ -176,6 +176,24 @@ export function postgresCompliance(d: ComplianceDeps): Omit<ComplianceStore, key
         // One change at a time per (contact, program), across instances, including the first (no row to lock yet).
         await q('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [`switchboard:consent:${d.schema}`, `${e.contact}\n${e.program}`], c);
         const cur = (await q(`SELECT * FROM ${s}.consent_state WHERE contact = $1 AND program = $2 FOR UPDATE`, [e.contact, e.program], c)).rows[0];
+        // One ledger row per inbound message: a re-run of an interrupted inbound handling writes nothing again (the
+        // advisory lock above serializes two runs for the same message).
+        const inboundId = e.evidence?.inboundMessageId;
+        if (inboundId && (e.source === 'inbound_keyword' || e.source === 'provider')) {
+          const prior = (
+            await q(
+              `SELECT id, contact, program FROM ${s}.consent_events
+                WHERE (evidence->>'inboundMessageId') = $1 AND source IN ('inbound_keyword', 'provider') ORDER BY seq LIMIT 1`,
+              [inboundId],
+              c,
+            )
+          ).rows[0];
+          if (prior) {
+            const snap = (await q(`SELECT * FROM ${s}.consent_state WHERE contact = $1 AND program = $2`, [prior.contact, prior.program], c)).rows[0];
+            const next = snap ? toSnapshot(snap) : emptySnapshot(prior.contact as string, prior.program as string);
+            return { result: { accepted: true, changed: false, next }, eventId: prior.id as string, failedMessageIds: [], duplicate: true };
+          }
+        }
         const id = e.id ?? `ce_${ulid(now).toLowerCase()}`;
         const result = applyConsentChange(cur ? toSnapshot(cur) : null, { ...e, id });
         if (!result.accepted) return { result, eventId: null, failedMessageIds: [] };
@@ -297,6 +315,15 @@ export function postgresCompliance(d: ComplianceDeps): Omit<ComplianceStore, key
 
     async enqueueEvents(rows) {
       await insertOutbox(rows, d.pool);
+    },
+
+    async markInboundHandled(req) {
+      return d.tx(async (c) => {
+        const r = await q(`UPDATE ${s}.inbound_messages SET handled_at = $1 WHERE id = $2 AND handled_at IS NULL`, [req.now, req.id], c);
+        const marked = (r.rowCount ?? 0) > 0;
+        if (marked) await insertOutbox(req.outbox, c);
+        return marked;
+      });
     },
 
     async claimDueDeliveries(req) {

@@ -277,6 +277,19 @@ ALTER TABLE __SCHEMA__.rate_usage ADD COLUMN open_until BIGINT;
 CREATE INDEX rate_usage_open_idx ON __SCHEMA__.rate_usage (message_id) WHERE open_until IS NOT NULL;
 `,
   },
+  {
+    // Issue 4: resumable inbound handling. An inbound message is marked handled in the transaction that writes its
+    // last app event; rows left unhandled by a crash are handled again (webhook retry or the recovery sweep). Rows
+    // stored before this migration count as handled. Ledger rows are found by the inbound message they record.
+    name: '0005_inbound_handling',
+    sql: `
+ALTER TABLE __SCHEMA__.inbound_messages ADD COLUMN handled_at BIGINT;
+UPDATE __SCHEMA__.inbound_messages SET handled_at = received_at;
+CREATE INDEX inbound_unhandled_idx ON __SCHEMA__.inbound_messages (received_at, id) WHERE handled_at IS NULL;
+CREATE INDEX consent_events_inbound_idx ON __SCHEMA__.consent_events ((evidence->>'inboundMessageId'))
+  WHERE source IN ('inbound_keyword', 'provider');
+`,
+  },
 ];
 
 /** Double-quote an identifier for SQL (`my"schema` → `"my""schema"`). */

@@ -504,6 +504,7 @@ class PostgresStore implements Store {
     if (q.since !== undefined) add((n) => `created_at >= ${n}`, q.since);
     if (q.until !== undefined) add((n) => `created_at < ${n}`, q.until);
     if (q.keyId !== undefined) add((n) => `key_id = ${n}`, q.keyId);
+    if (q.category !== undefined) add((n) => `category = ${n}`, q.category);
     if (q.cursor) {
       values.push(q.cursor.createdAt, q.cursor.id);
       where.push(`(created_at, id) < ($${values.length - 1}, $${values.length})`);
@@ -566,6 +567,26 @@ class PostgresStore implements Store {
       eventCte = `, ev AS (INSERT INTO ${this.s}.message_events (message_id, type, status, at, detail)
         SELECT $${n + 1}::text, $${n + 2}::text, $${n + 3}::text, $${n + 4}::bigint, $${n + 5}::jsonb FROM u)`;
     }
+    let outboxCte = '';
+    if (req.outbox && req.outbox.length > 0) {
+      // App events of this change (message.status), written only when the update applied.
+      const rows = req.outbox;
+      const n = values.length;
+      values.push(
+        rows.map((o) => o.id),
+        rows.map((o) => o.eventId),
+        rows.map((o) => o.subscriptionId),
+        rows.map((o) => o.type),
+        rows.map((o) => o.payload),
+        rows.map((o) => o.nextAttemptAt),
+        rows.map((o) => o.createdAt),
+      );
+      outboxCte = `, ob AS (INSERT INTO ${this.s}.event_outbox (id, event_id, subscription_id, type, payload, status, attempts, next_attempt_at, created_at)
+        SELECT o.id, o.event_id, o.subscription_id, o.type, o.payload, 'pending', 0, o.next_attempt_at, o.created_at
+          FROM unnest($${n + 1}::text[], $${n + 2}::text[], $${n + 3}::text[], $${n + 4}::text[], $${n + 5}::text[], $${n + 6}::bigint[], $${n + 7}::bigint[])
+            WITH ORDINALITY AS o(id, event_id, subscription_id, type, payload, next_attempt_at, created_at, k)
+         WHERE EXISTS (SELECT 1 FROM u) ORDER BY o.k)`;
+    }
     let settleCte = '';
     if (req.settleBookingAt !== undefined) {
       // The submit was answered: move the message's open bookings to start at that time and close them (rate-limit.ts
@@ -578,7 +599,7 @@ class PostgresStore implements Store {
         WHERE r.message_id = $1 AND r.open_until IS NOT NULL AND EXISTS (SELECT 1 FROM u))`;
     }
     const r = await this.q(
-      `WITH u AS (UPDATE ${this.s}.messages SET ${sets.join(', ')} WHERE ${where.join(' AND ')} RETURNING *)${eventCte}${settleCte} SELECT * FROM u`,
+      `WITH u AS (UPDATE ${this.s}.messages SET ${sets.join(', ')} WHERE ${where.join(' AND ')} RETURNING *)${eventCte}${outboxCte}${settleCte} SELECT * FROM u`,
       values,
     );
     return r.rows[0] ? toMessage(r.rows[0]) : null;
@@ -808,7 +829,7 @@ class PostgresStore implements Store {
     return { id: row.id, duplicate: row.duplicate };
   }
 
-  async insertInbound(x: InboundRecord): Promise<{ duplicate: boolean }> {
+  async insertInbound(x: InboundRecord): Promise<{ duplicate: boolean; unhandled?: InboundRecord }> {
     const r = await this.q(
       `INSERT INTO ${this.s}.inbound_messages
          (id, provider, account, provider_message_id, from_number, to_number, body, num_media, media_urls, provider_keyword, received_at)
@@ -816,7 +837,21 @@ class PostgresStore implements Store {
        ON CONFLICT (provider, provider_message_id) DO NOTHING`,
       [x.id, x.provider, x.account, x.providerMessageId, x.from, x.to, x.body, x.numMedia, JSON.stringify(x.mediaUrls), x.providerKeyword, x.receivedAt],
     );
-    return { duplicate: (r.rowCount ?? 0) === 0 };
+    if ((r.rowCount ?? 0) > 0) return { duplicate: false };
+    // A duplicate: hand back the stored row when its handling never completed (a crash after the insert).
+    const stored = await this.q(`SELECT * FROM ${this.s}.inbound_messages WHERE provider = $1 AND provider_message_id = $2 AND handled_at IS NULL`, [
+      x.provider,
+      x.providerMessageId,
+    ]);
+    return stored.rows[0] ? { duplicate: true, unhandled: toInbound(stored.rows[0]) } : { duplicate: true };
+  }
+
+  async listUnhandledInbound(q: { before: number; limit: number }): Promise<InboundRecord[]> {
+    const r = await this.q(`SELECT * FROM ${this.s}.inbound_messages WHERE handled_at IS NULL AND received_at < $1 ORDER BY received_at, id LIMIT $2`, [
+      q.before,
+      Math.max(1, Math.floor(q.limit)),
+    ]);
+    return r.rows.map(toInbound);
   }
 
   async listInbound(q: InboundQuery): Promise<{ items: InboundRecord[]; nextCursor: MessageCursor | null }> {

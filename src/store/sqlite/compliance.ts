@@ -5,7 +5,7 @@
  * the failed messages and the outbox rows of one consent change commit together or not at all.
  */
 import type { Database, Statement } from 'better-sqlite3';
-import { applyConsentChange, type ConsentEvent, type ConsentSnapshot, type ConsentSource, type ConsentState } from '../../compliance/consent-policy.ts';
+import { applyConsentChange, emptySnapshot, type ConsentEvent, type ConsentSnapshot, type ConsentSource, type ConsentState } from '../../compliance/consent-policy.ts';
 import { ulid } from '../../domain/ids.ts';
 import type { AppEventType } from '../../events/types.ts';
 import {
@@ -166,7 +166,7 @@ function splitSender(key: string): [string, string] {
 }
 
 /** The compliance methods over an open, migrated database; `write` runs a function in a BEGIN IMMEDIATE transaction. */
-export function sqliteCompliance(db: Database, write: <T>(fn: () => T) => T): Omit<ComplianceStore, keyof ConversationStore | keyof RetentionStore> {
+export function sqliteCompliance(db: Database, write: <T>(fn: () => T) => T): Omit<ComplianceStore, keyof ConversationStore | keyof RetentionStore | 'listUnhandledInbound'> {
   const cache = new Map<string, Statement>();
   const p = (sql: string): Statement => {
     let st = cache.get(sql);
@@ -207,6 +207,19 @@ export function sqliteCompliance(db: Database, write: <T>(fn: () => T) => T): Om
       return write(() => {
         const e = req.event;
         const cur = p('SELECT * FROM consent_state WHERE contact = ? AND program = ?').get(e.contact, e.program) as StateRow | undefined;
+        // One ledger row per inbound message: a re-run of an interrupted inbound handling writes nothing again.
+        const inboundId = e.evidence?.inboundMessageId;
+        if (inboundId && (e.source === 'inbound_keyword' || e.source === 'provider')) {
+          const prior = p(
+            `SELECT id, contact, program FROM consent_events
+              WHERE json_extract(evidence, '$.inboundMessageId') = ? AND source IN ('inbound_keyword', 'provider') ORDER BY seq LIMIT 1`,
+          ).get(inboundId) as { id: string; contact: string; program: string } | undefined;
+          if (prior) {
+            const snap = p('SELECT * FROM consent_state WHERE contact = ? AND program = ?').get(prior.contact, prior.program) as StateRow | undefined;
+            const next = snap ? toSnapshot(snap) : emptySnapshot(prior.contact, prior.program);
+            return { result: { accepted: true, changed: false, next }, eventId: prior.id, failedMessageIds: [], duplicate: true };
+          }
+        }
         const id = e.id ?? `ce_${ulid(now).toLowerCase()}`;
         const result = applyConsentChange(cur ? toSnapshot(cur) : null, { ...e, id });
         if (!result.accepted) return { result, eventId: null, failedMessageIds: [] };
@@ -319,6 +332,14 @@ export function sqliteCompliance(db: Database, write: <T>(fn: () => T) => T): Om
 
     async enqueueEvents(rows) {
       write(() => insertOutbox(rows));
+    },
+
+    async markInboundHandled(req) {
+      return write(() => {
+        const marked = p('UPDATE inbound_messages SET handled_at = ? WHERE id = ? AND handled_at IS NULL').run(req.now, req.id).changes > 0;
+        if (marked) insertOutbox(req.outbox);
+        return marked;
+      });
     },
 
     async claimDueDeliveries(req) {

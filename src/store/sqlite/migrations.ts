@@ -257,6 +257,19 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX sender_usage_open ON sender_usage (message_id) WHERE open_until IS NOT NULL;
     `,
   },
+  {
+    // Issue 4: resumable inbound handling. An inbound message is marked handled in the transaction that writes its
+    // last app event; rows left unhandled by a crash are handled again (webhook retry or the recovery sweep). Rows
+    // stored before this migration count as handled. Ledger rows are found by the inbound message they record.
+    name: '0005_inbound_handling',
+    sql: `
+      ALTER TABLE inbound_messages ADD COLUMN handled_at INTEGER;
+      UPDATE inbound_messages SET handled_at = received_at;
+      CREATE INDEX inbound_unhandled ON inbound_messages (received_at, id) WHERE handled_at IS NULL;
+      CREATE INDEX consent_events_inbound ON consent_events (json_extract(evidence, '$.inboundMessageId'))
+        WHERE source IN ('inbound_keyword', 'provider');
+    `,
+  },
 ];
 
 const BOOKKEEPING = `

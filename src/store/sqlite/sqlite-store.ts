@@ -468,6 +468,7 @@ class SqliteStore implements Store {
     if (q.status !== undefined) (where.push('status = ?'), args.push(q.status));
     if (q.to !== undefined) (where.push('to_number = ?'), args.push(q.to));
     if (q.keyId !== undefined) (where.push('key_id = ?'), args.push(q.keyId));
+    if (q.category !== undefined) (where.push('category = ?'), args.push(q.category));
     if (q.since !== undefined) (where.push('created_at >= ?'), args.push(q.since));
     if (q.until !== undefined) (where.push('created_at < ?'), args.push(q.until));
     if (q.cursor) (where.push('(created_at < ? OR (created_at = ? AND id < ?))'), args.push(q.cursor.createdAt, q.cursor.createdAt, q.cursor.id));
@@ -526,6 +527,13 @@ class SqliteStore implements Store {
       const row = st.get(...args) as MessageRow | undefined;
       if (!row) return null;
       if (req.event) this.addEvent(req.event);
+      if (req.outbox && req.outbox.length > 0) {
+        const ins = this.prepared(
+          `INSERT INTO event_outbox (id, event_id, subscription_id, type, payload, status, attempts, next_attempt_at, created_at)
+           VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)`,
+        );
+        for (const o of req.outbox) ins.run(o.id, o.eventId, o.subscriptionId, o.type, o.payload, o.nextAttemptAt, o.createdAt);
+      }
       if (req.settleBookingAt !== undefined) {
         // The submit was answered: its open bookings move to start then and close (rate-limit.ts settle).
         const first = (this.s.openBookingsStart.get(req.id) as { first: number | null }).first;
@@ -634,7 +642,7 @@ class SqliteStore implements Store {
     });
   }
 
-  async insertInbound(r: InboundRecord): Promise<{ duplicate: boolean }> {
+  async insertInbound(r: InboundRecord): Promise<{ duplicate: boolean; unhandled?: InboundRecord }> {
     const info = this.s.insertInbound.run(
       r.id,
       r.provider,
@@ -648,7 +656,20 @@ class SqliteStore implements Store {
       r.providerKeyword,
       r.receivedAt,
     );
-    return { duplicate: info.changes === 0 };
+    if (info.changes > 0) return { duplicate: false };
+    // A duplicate: hand back the stored row when its handling never completed (a crash after the insert).
+    const stored = this.prepared('SELECT * FROM inbound_messages WHERE provider = ? AND provider_message_id = ? AND handled_at IS NULL').get(r.provider, r.providerMessageId) as
+      | InboundRow
+      | undefined;
+    return stored ? { duplicate: true, unhandled: toInbound(stored) } : { duplicate: true };
+  }
+
+  async listUnhandledInbound(q: { before: number; limit: number }): Promise<InboundRecord[]> {
+    const rows = this.prepared('SELECT * FROM inbound_messages WHERE handled_at IS NULL AND received_at < ? ORDER BY received_at, id LIMIT ?').all(
+      q.before,
+      Math.max(1, Math.floor(q.limit)),
+    ) as InboundRow[];
+    return rows.map(toInbound);
   }
 
   async listInbound(q: InboundQuery): Promise<{ items: InboundRecord[]; nextCursor: MessageCursor | null }> {
@@ -679,8 +700,8 @@ class SqliteStore implements Store {
 
   // ---- compliance: consent ledger, subscriptions, event outbox (compliance.ts)
 
-  private complianceImpl: ComplianceStore | null = null;
-  private get compliance(): ComplianceStore {
+  private complianceImpl: Omit<ComplianceStore, 'listUnhandledInbound'> | null = null;
+  private get compliance(): Omit<ComplianceStore, 'listUnhandledInbound'> {
     if (this.closed) throw new Error('store is closed');
     this.complianceImpl ??= {
       ...sqliteCompliance(this.db, (fn) => this.write(fn)),
@@ -708,6 +729,7 @@ class SqliteStore implements Store {
   deleteSubscription: ComplianceStore['deleteSubscription'] = (id, now) => this.compliance.deleteSubscription(id, now);
   disableSubscription: ComplianceStore['disableSubscription'] = (id, r, now) => this.compliance.disableSubscription(id, r, now);
   enqueueEvents: ComplianceStore['enqueueEvents'] = (rows) => this.compliance.enqueueEvents(rows);
+  markInboundHandled: ComplianceStore['markInboundHandled'] = (req) => this.compliance.markInboundHandled(req);
   claimDueDeliveries: ComplianceStore['claimDueDeliveries'] = (req) => this.compliance.claimDueDeliveries(req);
   completeDelivery: ComplianceStore['completeDelivery'] = (req) => this.compliance.completeDelivery(req);
   getOutboxRow: ComplianceStore['getOutboxRow'] = (id) => this.compliance.getOutboxRow(id);
