@@ -220,14 +220,14 @@ export async function buildApp(inputConfig: Readonly<Config>, deps: AppDeps = {}
     let dispatching = false;
 
     await registerApi(app, {
-      store,
+      // Sends are filed in their conversation in the message's own transaction (durable with it).
+      store: compliance.sendStore,
       config,
       clock,
       expectedMigrations,
       onAccepted: (messages) => {
         metrics.accepted(messages);
         if (dispatching) dispatcher.wake();
-        void compliance.onAccepted(messages);
       },
       compliance: compliance.consent,
     });

@@ -64,6 +64,12 @@ export interface DispatchGuard {
   onProviderOptOut?(m: MessageRecord, code: string): Promise<void>;
 }
 
+/**
+ * A submit not found at the provider is re-sent only once its last attempt started at least this many submit timeouts
+ * ago (the provider may still be processing a request we gave up on); see reconcile.
+ */
+const NOT_FOUND_AFTER_TIMEOUTS = 3;
+
 /** `call` refused to start a submit that could outlive the lease (see submit). */
 const LEASE_TOO_SHORT = Symbol('lease too short');
 
@@ -266,10 +272,12 @@ export class Dispatcher {
       return;
     }
     const call = (): Promise<{ ok: true; result: SendResult } | { ok: false; err: unknown }> => {
-      // The request must be answered or aborted (submitTimeoutMs) before our lease runs out; otherwise another
+      // The request should be answered or aborted (submitTimeoutMs) before our lease runs out; otherwise another
       // instance could take the message over, find nothing at the provider yet and send it again. After a stall
-      // (event loop, GC, slow guard) hand it back unsent instead.
-      if (m.leaseExpiresAt !== null && this.clock.now() + this.config.submitTimeoutMs >= m.leaseExpiresAt) {
+      // between claim and send (event loop, GC, slow guard) that left less than that (or less than half the lease,
+      // when leaseMs is configured below submitTimeoutMs), hand it back unsent instead.
+      const minLeft = Math.min(this.config.submitTimeoutMs, this.config.leaseMs / 2);
+      if (m.leaseExpiresAt !== null && m.leaseExpiresAt - this.clock.now() < minLeft) {
         return Promise.resolve({ ok: false as const, err: LEASE_TOO_SHORT });
       }
       const validitySeconds = Math.min(36_000, Math.max(1, Math.ceil((m.expiresAt - this.clock.now()) / 1000)));
@@ -553,6 +561,25 @@ export class Dispatcher {
       this.log.info({ messageId: m.id, providerMessageId: found.providerMessageId }, 'uncertain submit found at the provider');
       this.fireSubmitted(rec);
       if (isTerminal(rec.status)) this.fireFinal(rec);
+      return;
+    }
+
+    // Not at the provider (yet). A request that timed out on our side can still be processed by a provider that is
+    // slow to read it (seen under CPU load: received 9 s after it was sent). Conclude "it never arrived" only once the
+    // last submit is NOT_FOUND_AFTER_TIMEOUTS × submitTimeoutMs old; until then look again at that time.
+    const notFoundAfter = since + NOT_FOUND_AFTER_TIMEOUTS * this.config.submitTimeoutMs;
+    if (now < notFoundAfter) {
+      const rec = await this.store.transition({
+        id: m.id,
+        from: ['sending'],
+        submitStates: fromState,
+        leaseOwner: this.owner,
+        patch: { submitState: 'ambiguous', nextAttemptAt: notFoundAfter, leaseOwner: null, leaseExpiresAt: null },
+        now,
+        event: { messageId: m.id, type: 'ambiguous', status: 'sending', at: now, detail: { reason: 'not_found_yet', submittedAt: since, lookupAt: notFoundAfter } },
+      });
+      if (!rec) this.lostLease(m, 'not_found_yet');
+      else this.log.info({ messageId: m.id, lookupAt: notFoundAfter }, 'uncertain submit not found at the provider yet; will look again before any re-send');
       return;
     }
 

@@ -39,6 +39,12 @@ export interface ApiKeyRecord {
 
 export type InsertOutcome = { inserted: true; message: MessageRecord } | { inserted: false; existing: MessageRecord };
 
+/** Conversation filing of an outbound message, done by `insertMessages` with the message (issue 4). */
+export interface OutboundThread {
+  /** Program governing the message's sender (the conversation's `program`). */
+  program: string;
+}
+
 export interface MessageCursor {
   createdAt: number;
   id: string;
@@ -248,8 +254,11 @@ export interface Store extends ComplianceStore {
    * Insert each message with its events, atomically per item. A message whose (keyId, idempotencyKey)
    * already exists is not inserted; the existing one is returned instead (also for a duplicate earlier in the same
    * batch). Outcomes are in input order. Implementations may apply the whole batch in one transaction (SQLite does).
+   * An item with `thread` also files the inserted message in its conversation (contact = `to`, sender
+   * `account:from`), in the same transaction as the message: owner = the name of the message's API key (when
+   * `keyId` is set; otherwise the owner is left as is), last activity = `createdAt`, direction `out`.
    */
-  insertMessages(items: { message: MessageRecord; events: NewEvent[] }[]): Promise<InsertOutcome[]>;
+  insertMessages(items: { message: MessageRecord; events: NewEvent[]; thread?: OutboundThread }[]): Promise<InsertOutcome[]>;
   getMessage(id: string): Promise<MessageRecord | null>;
   findByIdempotencyKey(keyId: string, idempotencyKey: string): Promise<MessageRecord | null>;
   findByProviderId(provider: string, providerMessageId: string): Promise<MessageRecord | null>;

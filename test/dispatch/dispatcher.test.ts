@@ -289,11 +289,17 @@ describe('ambiguous submits', () => {
         return real.send(msg, o);
       },
     };
-    const { d } = dispatcher({ adapter: flaky, config: { reconcileDelayMs: 1_000 } });
+    const { d } = dispatcher({ adapter: flaky, config: { reconcileDelayMs: 1_000, submitTimeoutMs: 2_000 } });
+    const t = clock.now();
     await d.runOnce();
     expect((await get(m!.id)).submitState).toBe('ambiguous');
     expect(sb.submissionsFor(m!.body)).toBe(0);
     clock.advance(1_000);
+    // Not found yet, but the provider could still be processing it: no re-send before 3 submit timeouts have passed.
+    expect(await d.runOnce()).toMatchObject({ reconciled: 1, claimed: 0 });
+    expect(await get(m!.id)).toMatchObject({ submitState: 'ambiguous', nextAttemptAt: t + 6_000 });
+    expect((await store.listEvents(m!.id)).at(-1)).toMatchObject({ type: 'ambiguous', detail: { reason: 'not_found_yet', lookupAt: t + 6_000 } });
+    clock.set(t + 6_000);
     const r = await d.runOnce();
     expect(r.reconciled).toBe(1);
     // Requeued with nextAttemptAt = now and claimed in the same round.
@@ -301,7 +307,7 @@ describe('ambiguous submits', () => {
     const rec = await get(m!.id);
     expect(rec).toMatchObject({ submitState: 'accepted', attempts: 2 });
     const types = await eventTypes(m!.id);
-    expect(types).toEqual(['accepted', 'queued', 'submit_started', 'ambiguous', 'reconciled', 'submit_started', 'submitted']);
+    expect(types).toEqual(['accepted', 'queued', 'submit_started', 'ambiguous', 'ambiguous', 'reconciled', 'submit_started', 'submitted']);
     clock.advance(60_000);
     await d.runOnce();
     expect(sb.submissionsFor(m!.body)).toBe(1);
@@ -368,8 +374,12 @@ describe('stale lease takeover', () => {
   it('a claimed message whose request never left is sent after the takeover, once', async () => {
     const [m] = await enqueue({ from: OTHER });
     await store.claimDue({ now: clock.now(), owner: 'dead', leaseMs: 5_000, max: 10, windowMs: 1_050, rates: new Map(), defaultMps: 10 });
-    const { d } = dispatcher({ owner: 'survivor', config: { leaseMs: 5_000 } });
+    const { d } = dispatcher({ owner: 'survivor', config: { leaseMs: 5_000, submitTimeoutMs: 2_000 } });
     clock.advance(5_000);
+    // Not found 5 s after the claim; re-sent only once 3 submit timeouts (6 s) have passed.
+    expect(await d.runOnce()).toMatchObject({ reconciled: 1, claimed: 0 });
+    expect(sb.submissionsFor(m!.body)).toBe(0);
+    clock.advance(1_000);
     const r = await d.runOnce();
     expect(r).toMatchObject({ reconciled: 1, claimed: 1 });
     expect((await get(m!.id)).submitState).toBe('accepted');

@@ -250,6 +250,36 @@ export function describeComplianceContract(name: string, factory: StoreFactory):
         expect(await store.getConversation('cv_nope')).toBeNull();
       });
 
+      it('insertMessages with `thread` files the inserted messages in their threads in the same write (owner = the key name)', async () => {
+        await store.createApiKey({ id: 'key_a', name: 'billing', hash: 'h-thread-a', prefix: 'sb_live_ab', scopes: [], account: null, createdAt: T0, revokedAt: null });
+        await store.createApiKey({ id: 'key_b', name: 'support', hash: 'h-thread-b', prefix: 'sb_live_cd', scopes: [], account: null, createdAt: T0, revokedAt: null });
+        const thread = { program: 'marketing' };
+        // One batch, two messages to one thread (the newest wins) and one to another contact, unthreaded one aside.
+        const a1 = contractMessage({ now: T0, to: ALICE, account: 'acct', from: '+15005550006', keyId: 'key_a' });
+        const a2 = contractMessage({ now: T0 + 10, to: ALICE, account: 'acct', from: '+15005550006', keyId: 'key_a' });
+        const b1 = contractMessage({ now: T0 + 5, to: BOB, account: 'acct', from: '+15005550006', keyId: 'key_a' });
+        const plain = contractMessage({ now: T0 + 5, to: BOB, account: 'acct', from: '55501', keyId: 'key_a' });
+        await store.insertMessages([...[a1, a2, b1].map((m) => ({ message: m, events: accepted(m), thread })), { message: plain, events: accepted(plain) }]);
+        const [alice] = (await store.listConversations({ contact: ALICE, limit: 10 })).items;
+        expect(alice).toMatchObject({ contact: ALICE, senderKey: 'acct:+15005550006', program: 'marketing', ownerApp: 'billing', lastDirection: 'out', lastMessageAt: T0 + 10 });
+        expect((await store.listConversations({ contact: BOB, limit: 10 })).items.map((c) => [c.senderKey, c.ownerApp])).toEqual([['acct:+15005550006', 'billing']]);
+        // The contact answers; then another app writes (owner moves); a system message (no key) leaves the owner.
+        await store.touchConversation({ contact: ALICE, account: 'acct', from: '+15005550006', program: 'marketing', direction: 'in', ownerApp: null, at: T0 + 20 });
+        const s1 = contractMessage({ now: T0 + 30, to: ALICE, account: 'acct', from: '+15005550006', keyId: 'key_b' });
+        await store.insertMessages([{ message: s1, events: accepted(s1), thread }]);
+        expect(await store.getThreadOwner(ALICE, 'acct:+15005550006')).toBe('support');
+        const sys = contractMessage({ now: T0 + 40, to: ALICE, account: 'acct', from: '+15005550006' });
+        await store.insertMessages([{ message: sys, events: accepted(sys), thread }]);
+        expect(await store.getConversation(alice!.id)).toMatchObject({ ownerApp: 'support', lastDirection: 'out', lastMessageAt: T0 + 40, createdAt: T0 });
+        // A duplicate (same key and idempotency key) is not inserted and does not touch the thread.
+        const first = contractMessage({ now: T0 + 50, to: BOB, account: 'acct', from: '+15005550006', keyId: 'key_b', idempotencyKey: 'k1' });
+        const dup = contractMessage({ now: T0 + 60, to: BOB, account: 'acct', from: '+15005550006', keyId: 'key_b', idempotencyKey: 'k1' });
+        await store.insertMessages([{ message: first, events: accepted(first), thread }]);
+        const [again] = await store.insertMessages([{ message: dup, events: accepted(dup), thread }]);
+        expect(again!.inserted).toBe(false);
+        expect((await store.listConversations({ contact: BOB, limit: 10 })).items[0]).toMatchObject({ ownerApp: 'support', lastMessageAt: T0 + 50 });
+      });
+
       it('a thread reads both directions, newest first, cursor paged, and nothing of other threads', async () => {
         const conv = await store.touchConversation({ contact: ALICE, account: 'acct', from: '+15005550006', program: 'marketing', direction: 'out', ownerApp: 'billing', at: T0 });
         const o1 = contractMessage({ now: T0, to: ALICE, account: 'acct', from: '+15005550006', keyId: 'key_a' });

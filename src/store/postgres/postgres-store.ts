@@ -11,6 +11,7 @@
 import pg from 'pg';
 import { canTransition, MESSAGE_STATUSES, type MessageEvent, type MessageRecord, type MessageStatus, type NewEvent } from '../../domain/message.ts';
 import type { UsageEntry } from '../../dispatch/rate-limit.ts';
+import { ulid } from '../../domain/ids.ts';
 import type {
   ApiKeyRecord,
   ClaimRequest,
@@ -18,6 +19,7 @@ import type {
   InboundQuery,
   InboundRecord,
   InsertOutcome,
+  OutboundThread,
   LatencyStats,
   MessageCursor,
   MessagePatch,
@@ -419,7 +421,7 @@ class PostgresStore implements Store {
 
   // ---------------------------------------------------------------------------------------------- messages
 
-  async insertMessages(items: { message: MessageRecord; events: NewEvent[] }[]): Promise<InsertOutcome[]> {
+  async insertMessages(items: { message: MessageRecord; events: NewEvent[]; thread?: OutboundThread }[]): Promise<InsertOutcome[]> {
     if (items.length === 0) return [];
     // One round trip: every message as one array per column (unnest), their events the same way; an event is
     // inserted only with its message. A (key_id, idempotency_key) already taken — by an earlier row of this batch
@@ -433,6 +435,14 @@ class PostgresStore implements Store {
       evs.map((e) => e.status),
       evs.map((e) => e.at),
       evs.map((e) => json(e.detail)),
+    );
+    // Issue 4: inserted messages with `thread` are filed in their conversation by the same statement (durable
+    // with the message). One upsert per thread (the newest message of the batch), in key order.
+    const threaded = items.filter((it) => it.thread);
+    values.push(
+      threaded.map((it) => it.message.id),
+      threaded.map((it) => it.thread!.program),
+      threaded.map((it) => `cv_${ulid(it.message.createdAt).toLowerCase()}`),
     );
     const cols = MESSAGE_COLUMNS.map(([c]) => c).join(', ');
     const arrays = MESSAGE_COLUMNS.map(([, t], i) => `$${i + 1}::${t}`).join(', ');
@@ -451,6 +461,19 @@ class PostgresStore implements Store {
           WITH ORDINALITY AS e(message_id, type, status, at, detail, n)
         WHERE e.message_id IN (SELECT id FROM ins)
         ORDER BY e.n
+      ), th AS (
+        INSERT INTO ${this.s}.conversations AS c (id, contact, sender_key, account, from_number, program, owner_app, last_message_at, last_direction, created_at)
+        SELECT DISTINCT ON (i.to_number, i.account, i.from_number)
+               t.conv_id, i.to_number, i.account || ':' || i.from_number, i.account, i.from_number, t.program,
+               (SELECT k.name FROM ${this.s}.api_keys k WHERE k.id = i.key_id), i.created_at, 'out',
+               min(i.created_at) OVER (PARTITION BY i.to_number, i.account, i.from_number)
+        FROM ins i JOIN unnest($${p + 6}::text[], $${p + 7}::text[], $${p + 8}::text[]) AS t(message_id, program, conv_id) ON t.message_id = i.id
+        ORDER BY i.to_number, i.account, i.from_number, i.created_at DESC, i.id DESC
+        ON CONFLICT (contact, sender_key) DO UPDATE SET
+          program = EXCLUDED.program,
+          owner_app = COALESCE(EXCLUDED.owner_app, c.owner_app),
+          last_direction = CASE WHEN EXCLUDED.last_message_at >= c.last_message_at THEN 'out' ELSE c.last_direction END,
+          last_message_at = GREATEST(c.last_message_at, EXCLUDED.last_message_at)
       )
       SELECT * FROM ins`;
     const r = await this.q(sql, values);

@@ -5,6 +5,7 @@
  */
 import type { Database, Statement } from 'better-sqlite3';
 import { ulid } from '../../domain/ids.ts';
+import type { MessageRecord } from '../../domain/message.ts';
 import type { ConversationRecord, ConversationStore, ThreadItem, TimeCursor } from '../compliance-port.ts';
 
 interface ConvRow {
@@ -40,6 +41,30 @@ export function byRecency(a: { at: number; id: string }, b: { at: number; id: st
   return b.at - a.at || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
 }
 
+/** The thread upsert (named parameters @id @contact @key @account @from @program @owner @at @dir): the newest
+ *  message sets last activity; an outbound message with an owner takes the thread; otherwise the owner stays. */
+const TOUCH_SQL = `INSERT INTO conversations (id, contact, sender_key, account, from_number, program, owner_app, last_message_at, last_direction, created_at)
+  VALUES (@id, @contact, @key, @account, @from, @program, @owner, @at, @dir, @at)
+  ON CONFLICT (contact, sender_key) DO UPDATE SET
+    program = excluded.program,
+    owner_app = CASE WHEN @dir = 'out' AND @owner IS NOT NULL THEN @owner ELSE COALESCE(conversations.owner_app, @owner) END,
+    last_direction = CASE WHEN @at >= conversations.last_message_at THEN @dir ELSE conversations.last_direction END,
+    last_message_at = MAX(conversations.last_message_at, @at)
+  RETURNING *`;
+
+/**
+ * Files an outbound message in its thread; called by insertMessages inside its transaction (store.ts
+ * `OutboundThread`). The owner is the name of the message's API key (system messages leave the owner).
+ */
+export function sqliteOutboundThreading(db: Database): (m: MessageRecord, program: string) => void {
+  const keyName = db.prepare('SELECT name FROM api_keys WHERE id = ?');
+  const touch = db.prepare(TOUCH_SQL);
+  return (m, program) => {
+    const owner = m.keyId === null ? null : ((keyName.get(m.keyId) as { name: string } | undefined)?.name ?? null);
+    touch.get({ id: `cv_${ulid(m.createdAt).toLowerCase()}`, contact: m.to, key: `${m.account}:${m.from}`, account: m.account, from: m.from, program, owner, at: m.createdAt, dir: 'out' });
+  };
+}
+
 export function sqliteConversations(db: Database, write: <T>(fn: () => T) => T): ConversationStore {
   const cache = new Map<string, Statement>();
   const p = (sql: string): Statement => {
@@ -53,16 +78,7 @@ export function sqliteConversations(db: Database, write: <T>(fn: () => T) => T):
       return write(() => {
         const key = `${req.account}:${req.from}`;
         const id = `cv_${ulid(req.at).toLowerCase()}`;
-        const row = p(
-          `INSERT INTO conversations (id, contact, sender_key, account, from_number, program, owner_app, last_message_at, last_direction, created_at)
-           VALUES (@id, @contact, @key, @account, @from, @program, @owner, @at, @dir, @at)
-           ON CONFLICT (contact, sender_key) DO UPDATE SET
-             program = excluded.program,
-             owner_app = CASE WHEN @dir = 'out' AND @owner IS NOT NULL THEN @owner ELSE COALESCE(conversations.owner_app, @owner) END,
-             last_direction = CASE WHEN @at >= conversations.last_message_at THEN @dir ELSE conversations.last_direction END,
-             last_message_at = MAX(conversations.last_message_at, @at)
-           RETURNING *`,
-        ).get({ id, contact: req.contact, key, account: req.account, from: req.from, program: req.program, owner: req.ownerApp ?? null, at: req.at, dir: req.direction }) as ConvRow;
+        const row = p(TOUCH_SQL).get({ id, contact: req.contact, key, account: req.account, from: req.from, program: req.program, owner: req.ownerApp ?? null, at: req.at, dir: req.direction }) as ConvRow;
         return toConversation(row);
       });
     },

@@ -25,6 +25,7 @@ import type {
   InboundQuery,
   InboundRecord,
   InsertOutcome,
+  OutboundThread,
   MessageCursor,
   MessagePatch,
   MessageQuery,
@@ -39,7 +40,7 @@ import type {
 } from '../store.ts';
 import { appliedMigrations, migrate } from './migrations.ts';
 import { sqliteCompliance } from './compliance.ts';
-import { sqliteConversations } from './conversations.ts';
+import { sqliteConversations, sqliteOutboundThreading } from './conversations.ts';
 import { sqliteRetention } from './retention.ts';
 import type { ComplianceStore } from '../compliance-port.ts';
 import { sqliteSenderQueues, sqliteStats } from './stats.ts';
@@ -371,6 +372,8 @@ class SqliteStore implements Store {
     return st;
   }
 
+  private threadOutbound: ((m: MessageRecord, program: string) => void) | null = null;
+
   /** Run `fn` in a BEGIN IMMEDIATE transaction (nested calls become savepoints). */
   private write<T>(fn: () => T): T {
     this.tx ??= this.db.transaction((f: () => unknown) => f());
@@ -426,12 +429,12 @@ class SqliteStore implements Store {
 
   // ---- messages
 
-  async insertMessages(items: { message: MessageRecord; events: NewEvent[] }[]): Promise<InsertOutcome[]> {
+  async insertMessages(items: { message: MessageRecord; events: NewEvent[]; thread?: OutboundThread }[]): Promise<InsertOutcome[]> {
     if (items.length === 0) return [];
     const s = this.s;
     return this.write(() => {
       const out: InsertOutcome[] = [];
-      for (const { message, events } of items) {
+      for (const { message, events, thread } of items) {
         if (message.idempotencyKey !== null) {
           const existing = s.findIdem.get(message.keyId, message.idempotencyKey) as MessageRow | undefined;
           if (existing) {
@@ -441,6 +444,8 @@ class SqliteStore implements Store {
         }
         s.insertMessage.run(messageParams(message));
         for (const e of events) this.addEvent(e);
+        // Issue 4: the thread is filed with the message (durable together; nothing to redo after a crash).
+        if (thread) (this.threadOutbound ??= sqliteOutboundThreading(this.db))(message, thread.program);
         out.push({ inserted: true, message });
       }
       return out;
