@@ -160,6 +160,29 @@ export function curlLine(baseUrl: string, token: string): string {
   return `curl -s ${target}/v1/messages -H "Authorization: Bearer ${token}" -H 'content-type: application/json' -d '{"to":"+14155550100","body":"Hello"}'`;
 }
 
+/**
+ * The in-process sandbox carrier handles STOP/START/HELP itself on every number but a short code outside a
+ * Messaging Service, as Twilio does (docs: twilio-wire.md §6): it blocks or unblocks the handset and replies.
+ * So that Switchboard knows, each program's such numbers are put in one sandbox Messaging Service (opt-outs are
+ * service-wide there, like the program's) with Advanced Opt-Out on: the inbound webhook then carries
+ * `OptOutType`, Switchboard records the change once and does not send a second confirmation (which the carrier
+ * would refuse with 21610 after a STOP). Short codes stay outside: the carrier leaves keywords to Switchboard,
+ * which records them and sends the program's replies. docs/guides/compliance.md "When the provider handles keywords too".
+ */
+export function configureSandboxOptOut(sandbox: SandboxEngine, accountSid: string, programOf: (from: string) => string): void {
+  const byProgram = new Map<string, string[]>();
+  for (const n of sandbox.numbers(accountSid)) {
+    if (n.type === 'short_code' || n.serviceSid !== null) continue;
+    const program = programOf(n.phoneNumber);
+    byProgram.set(program, [...(byProgram.get(program) ?? []), n.sid]);
+  }
+  for (const [program, sids] of byProgram) {
+    const service = sandbox.createService(accountSid, { FriendlyName: `Switchboard program ${program}` });
+    sandbox.setAdvancedOptOut(service.sid, true);
+    for (const sid of sids) sandbox.addToService(accountSid, service.sid, sid, 'PN');
+  }
+}
+
 export async function buildApp(inputConfig: Readonly<Config>, deps: AppDeps = {}): Promise<App> {
   const clock = deps.clock ?? systemClock;
   const ownsStore = !deps.store;
@@ -208,6 +231,8 @@ export async function buildApp(inputConfig: Readonly<Config>, deps: AppDeps = {}
       defaultMps: 1,
       owner,
       guard: compliance.guard,
+      // message.status rows for the ends the dispatcher decides, written in the change's transaction.
+      statusOutbox: (now) => compliance.dispatchStatusOutbox(now),
       log: app.log.child({ component: 'dispatch' }),
       hooks: {
         onSubmitted: (m) => metrics.submitted(m),
@@ -275,6 +300,7 @@ export async function buildApp(inputConfig: Readonly<Config>, deps: AppDeps = {}
         })),
         log: app.log.child({ component: 'sandbox' }),
       });
+      configureSandboxOptOut(sandbox, config.sandbox.accountSid, (from) => compliance.consent.programOf(account?.name ?? '', from).name);
       await app.register(sandboxPlugin, { prefix: SANDBOX_PREFIX, engine: sandbox });
     }
     // The operator dashboard (docs/reference/dashboard.md); the Sandbox phones page when the sandbox is mounted.

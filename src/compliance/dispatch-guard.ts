@@ -5,7 +5,7 @@
  *      refused: blocked (sending → failed, errorCode SB_OPTED_OUT / SB_OPT_IN_REQUIRED / SB_COUNTRY_BLOCKED);
  *   2. quiet hours (`nextAllowedSendTime`) → deferred (sending → queued until then; not an attempt);
  *   3. `consent_checked` appended, then the submit runs while the pass is held.
- * A provider 21610 on a send is recorded in the ledger as a `provider` opt-out.
+ * A provider 21610 on a send is recorded in the ledger as a `provider` opt-out (unless the contact is opted out already).
  */
 import type { Clock } from '../domain/clock.ts';
 import type { MessageRecord } from '../domain/message.ts';
@@ -50,6 +50,10 @@ export class ComplianceDispatchGuard implements DispatchGuard {
 
   async onProviderOptOut(m: MessageRecord, code: string): Promise<void> {
     const program = this.consent.programOf(m.account, m.from);
+    // The ledger already says opted out (e.g. the STOP the provider also handled, and this message was in flight):
+    // the refusal confirms it and is no new change — one ledger row per opt-out, not one per refused send.
+    const [snap] = await this.store.getConsent(m.to, program.name);
+    if (snap?.state === 'opted_out') return;
     await this.consent.record({
       contact: m.to,
       program: program.name,

@@ -14,9 +14,10 @@ import type { Config } from '../config/schema.ts';
 import type { Clock } from '../domain/clock.ts';
 import type { MessageRecord, NewEvent } from '../domain/message.ts';
 import { EventDeliverer, type DelivererDeps } from '../events/deliverer.ts';
+import { deliveryId, envelope } from '../events/outbox.ts';
 import { createInboundHandler, type InboundOutcome } from '../inbound/inbound-handler.ts';
 import { InboundRecovery, type InboundRecoveryResult } from '../inbound/inbound-recovery.ts';
-import type { InboundRecord, NewOutboxRow, Store } from '../store/store.ts';
+import type { ExpiryOutbox, InboundRecord, NewOutboxRow, Store } from '../store/store.ts';
 import {
   defaultComplianceConfig,
   defaultConversationsConfig,
@@ -27,6 +28,7 @@ import {
 } from './config.ts';
 import { ConsentService, silentComplianceLog, type ComplianceLogger } from './consent-service.ts';
 import { ComplianceDispatchGuard } from './dispatch-guard.ts';
+import { withOutboundThreading } from './outbound-threading.ts';
 import { maskNumber } from './retention.ts';
 import { RetentionScheduler, runRetention, type RetentionRunResult } from './retention-job.ts';
 
@@ -63,9 +65,16 @@ export interface ComplianceModule {
   statusOutbox(next: MessageRecord, event: NewEvent): Promise<readonly NewOutboxRow[]>;
   /** Handle inbound messages a crash left unhandled (runs at start and periodically; one instance at a time). */
   recoverInbound(): Promise<InboundRecoveryResult>;
-  /** New messages were stored through the API: file them in their threads (owner = the sending app). */
-  onAccepted(messages: readonly MessageRecord[]): Promise<void>;
-  /** The dispatcher's `onFinal` hook: a message it ended (failed before submission, expired, …) → `message.status`. */
+  /** The store the send API writes through: every message it inserts is filed in its conversation in the same
+   *  transaction (owner = the sending app; src/compliance/outbound-threading.ts). */
+  sendStore: Store;
+  /**
+   * The dispatcher's `statusOutbox`: a builder of the `message.status` rows for a status change the dispatcher decides
+   * (expired, failed before/at submission, gave up, a final status found by reconcile or the status poll), written in
+   * the change's transaction (also inside expireDue). Reads the active message.status subscriptions once per call.
+   */
+  dispatchStatusOutbox(now: number): Promise<ExpiryOutbox>;
+  /** The dispatcher's `onFinal` hook: its `message.status` rows were written with the change (dispatchStatusOutbox): wake delivery. */
   onFinal(message: MessageRecord): void;
   /** The webhook routes' `onStatus` hook: `message.status` to the sending app's subscriptions (unless `statusOutbox` wrote it). */
   onStatus(message: MessageRecord, event: NewEvent): void;
@@ -100,11 +109,6 @@ export function createComplianceModule(deps: ComplianceModuleDeps): ComplianceMo
   /** Status events whose `message.status` rows were written with the status change (statusOutbox). */
   const durableStatus = new WeakSet<NewEvent>();
   let running = false;
-  const keyNames = new Map<string, string>();
-  async function keyName(keyId: string): Promise<string | null> {
-    if (!keyNames.has(keyId)) for (const k of await store.listApiKeys()) keyNames.set(k.id, k.name);
-    return keyNames.get(keyId) ?? null;
-  }
 
   function statusData(m: MessageRecord, at: number): Record<string, unknown> {
     return { id: m.id, status: m.status, to: m.to, from: m.from, providerStatus: m.providerStatus, errorCode: m.errorCode, metadata: m.metadata, at };
@@ -142,20 +146,19 @@ export function createComplianceModule(deps: ComplianceModuleDeps): ComplianceMo
       if (running) deliverer.wake();
       return out;
     },
-    async onAccepted(messages) {
-      try {
-        const latest = new Map<string, MessageRecord>();
-        for (const m of messages) latest.set(`${m.to}|${m.account}:${m.from}`, m);
-        for (const m of latest.values()) {
-          const owner = m.keyId === null ? null : await keyName(m.keyId);
-          await store.touchConversation({ contact: m.to, account: m.account, from: m.from, program: consent.programOf(m.account, m.from).name, direction: 'out', ownerApp: owner, at: m.createdAt });
-        }
-      } catch (err) {
-        log.error({ err }, 'could not thread accepted messages');
-      }
+    sendStore: withOutboundThreading(store, (m) => ({ program: consent.programOf(m.account, m.from).name })),
+    async dispatchStatusOutbox(now) {
+      const subs = await store.listSubscriptions({ type: 'message.status', activeOnly: true });
+      return (next, event) => {
+        const mine = next.keyId === null ? [] : subs.filter((sub) => sub.keyId === next.keyId);
+        if (mine.length === 0) return [];
+        const env = envelope('message.status', statusData(next, event.at), now);
+        const payload = JSON.stringify(env);
+        return mine.map((sub) => ({ id: deliveryId(now), eventId: env.id, subscriptionId: sub.id, type: 'message.status' as const, payload, nextAttemptAt: now, createdAt: now }));
+      };
     },
-    onFinal(m) {
-      emitStatus(m, m.completedAt ?? clock.now());
+    onFinal() {
+      if (running) deliverer.wake();
     },
     onStatus(m, e) {
       if (!e.detail || e.detail.applied !== true) return;

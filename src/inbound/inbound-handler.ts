@@ -6,7 +6,8 @@
  * - opt-out / opt-in keyword (or Twilio `OptOutType` without a keyword match, source `provider`) → the ledger
  *   (`ConsentService.record`: history row, snapshot, opt-out sweep of queued messages, `contact.*` events);
  * - help → `contact.help` (no consent change);
- * - keyword auto-replies (unless the program leaves them to the provider) are real messages through the normal
+ * - keyword auto-replies (unless the program leaves them to the provider, or the provider reports with
+ *   `OptOutType` that it handled the keyword and replied itself) are real messages through the normal
  *   accept path (`prepareMessage` → accept-time consent check → store → dispatcher), category transactional,
  *   from the number written to, `metadata.keywordReply = { kind, confirmsEventId }`, keyId null;
  * - any other message → `message.received` to the owning app (resolveThreadOwner), plus the out-of-hours
@@ -39,7 +40,7 @@ export interface InboundHandlerDeps {
   conversations?: ConversationsConfig;
   /** Wakes the dispatcher after an auto-reply was stored. */
   onAccepted?: (count: number) => void;
-  /** The app that last wrote to `contact` from `senderKey` (thread owner); default: looked up in the message history. */
+  /** The app that last wrote to `contact` from `senderKey` (thread owner); default: the conversation's owner. */
   lastOutboundApp?: (contact: string, senderKey: string) => Promise<string | null>;
   log?: ComplianceLogger;
 }
@@ -66,33 +67,13 @@ export function replyIdFor(inboundId: string): string {
   return `msg_${inboundId.replace(/^in_/, '')}`;
 }
 
-/** Fallback owner lookup over the message history (the newest outbound message an API key created); the default is the conversation's owner. */
-export function historyOwnerLookup(store: Store): (contact: string, key: string) => Promise<string | null> {
-  const names = new Map<string, string>();
-  return async (contact, key) => {
-    let cursor = null as Parameters<Store['listMessages']>[0]['cursor'];
-    for (let page = 0; page < 10; page++) {
-      const r = await store.listMessages({ to: contact, limit: 100, cursor });
-      for (const m of r.items) {
-        if (m.keyId === null || senderKey(m.account, m.from) !== key) continue;
-        if (!names.has(m.keyId)) for (const k of await store.listApiKeys()) names.set(k.id, k.name);
-        return names.get(m.keyId) ?? null;
-      }
-      if (!r.nextCursor) return null;
-      cursor = r.nextCursor;
-    }
-    return null;
-  };
-}
-
 export function createInboundHandler(deps: InboundHandlerDeps): (record: InboundRecord) => Promise<InboundOutcome> {
   const { consent, config } = deps;
   const store = consent.store;
   const log = deps.log ?? silentComplianceLog;
   const conv = deps.conversations ?? { routingRules: [], fallbackApp: null, unknownSenderApp: null, outOfHours: null };
-  const fromHistory = historyOwnerLookup(store);
-  // The thread's owner; the message history covers a thread not yet filed (outbound threading runs after the 2xx).
-  const lastOutboundApp = deps.lastOutboundApp ?? (async (contact: string, key: string) => (await store.getThreadOwner(contact, key)) ?? (await fromHistory(contact, key)));
+  // The thread's owner: outbound messages are filed in their thread in the transaction that stores them.
+  const lastOutboundApp = deps.lastOutboundApp ?? ((contact: string, key: string) => store.getThreadOwner(contact, key));
   const configured = new Set(config.accounts.flatMap((a) => a.senders.map((s) => senderKey(a.name, s.from))));
 
   /** Store a system reply through the accept path; null when refused (logged). */
@@ -114,9 +95,9 @@ export function createInboundHandler(deps: InboundHandlerDeps): (record: Inbound
       log.info({ inboundId: record.id, code: refusal.code, purpose }, 'auto-reply refused by consent');
       return null;
     }
-    const [out] = await store.insertMessages([{ message, events: r.events }]);
+    // Filed in the thread with the message (keyId null: the owner stays).
+    const [out] = await store.insertMessages([{ message, events: r.events, thread: { program: consent.programOf(message.account, message.from).name } }]);
     if (!out || !out.inserted) return null;
-    await store.touchConversation({ contact: message.to, account: message.account, from: message.from, program: consent.programOf(message.account, message.from).name, direction: 'out', ownerApp: null, at: now });
     deps.onAccepted?.(1);
     return out.message.id;
   }
@@ -169,7 +150,9 @@ export function createInboundHandler(deps: InboundHandlerDeps): (record: Inbound
     }
     if (k.kind !== 'none') {
       const text = k.kind === 'opt_out' ? program.replies.optOut : k.kind === 'opt_in' ? program.replies.optIn : program.replies.help;
-      if (known && (program.autoReplies ?? 'switchboard') === 'switchboard' && text) {
+      // `OptOutType` on the webhook: the provider handled the keyword itself (blocked or unblocked the number and
+      // replied, Twilio Advanced Opt-Out); a reply of ours would be a second one (after STOP, refused with 21610).
+      if (known && (program.autoReplies ?? 'switchboard') === 'switchboard' && text && record.providerKeyword === null) {
         outcome.replyMessageId = await reply(record, text, { kind: k.kind, confirmsEventId: outcome.consentEventId }, k.kind);
       }
       return finish();

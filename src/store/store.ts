@@ -128,6 +128,23 @@ export interface ClaimResult {
   wakeAt: number | null;
 }
 
+/**
+ * App events (`message.status` outbox rows) for a message `expireDue` is expiring: called inside its transaction with
+ * the expired record and its `expired` event; the rows are inserted in that same transaction.
+ */
+export type ExpiryOutbox = (expired: MessageRecord, event: NewEvent) => readonly NewOutboxRow[];
+
+export interface StatusPollClaimRequest {
+  now: number;
+  owner: string;
+  leaseMs: number;
+  max: number;
+  /** Only messages whose last change (`updatedAt`) is at or before this time. */
+  updatedBefore: number;
+  /** Only messages whose `expiresAt` is after this time (validity plus a margin not yet passed). */
+  expiresAfter: number;
+}
+
 export interface StaleClaimRequest {
   now: number;
   owner: string;
@@ -291,9 +308,17 @@ export interface Store extends ComplianceStore {
   claimDue(req: ClaimRequest): Promise<ClaimResult>;
   /**
    * Expire queued messages whose expiresAt <= now (status `expired`, completedAt = now, event `expired` with
-   * detail `{ reason: 'validity', expiresAt }`), oldest expiry first, at most `max`. Returns them.
+   * detail `{ reason: 'validity', expiresAt }`), oldest expiry first, at most `max`. Returns them. With `outbox`, the
+   * rows it builds for each expired message are inserted in the same transaction (ExpiryOutbox).
    */
-  expireDue(now: number, max: number): Promise<MessageRecord[]>;
+  expireDue(now: number, max: number, outbox?: ExpiryOutbox): Promise<MessageRecord[]>;
+  /**
+   * Messages whose status callbacks may never come (status poll, docs/reference/dispatch.md): status `sending` or
+   * `sent`, submitState `accepted`, a providerMessageId, `updatedAt <= updatedBefore`, `expiresAt > expiresAfter`
+   * and no live lease; oldest `updatedAt` first, at most `max`. Sets the lease to `owner` (until now + leaseMs), so
+   * one instance polls a message at a time; changes nothing else (not `updatedAt`) and appends no event.
+   */
+  claimStatusPoll(req: StatusPollClaimRequest): Promise<MessageRecord[]>;
   /**
    * Take over `sending` messages that need reconciling: submitState `in_flight` whose lease expired
    * (a dispatcher died mid-submit), or `ambiguous` with nextAttemptAt <= now and no live lease.

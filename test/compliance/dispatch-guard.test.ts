@@ -154,6 +154,22 @@ describe('dispatch-time consent re-check', () => {
     expect(h!.evidence).toEqual({ raw: { errorCode: '21610', messageId: m!.id } });
   });
 
+  it('a provider 21610 for a contact the ledger already has opted out adds no second row', async () => {
+    await stop(T0);
+    const [m] = await insertRecords(store, [makeRecord({ now: T0, to: CONTACT, from: SENDER })]);
+    await new ComplianceDispatchGuard(consent).onProviderOptOut(m!, '21610');
+    expect((await store.listConsentHistory(CONTACT)).map((h) => [h.state, h.source])).toEqual([['opted_out', 'inbound_keyword']]);
+    // Opted back in: a later 21610 is news again (the provider still blocks) and is recorded.
+    await consent.record({ contact: CONTACT, program: 'marketing', state: 'opted_in', source: 'inbound_keyword', at: T0 + 10, evidence: { inboundMessageId: 'in_start', keyword: 'START' } });
+    clock.set(T0 + 20);
+    await new ComplianceDispatchGuard(consent).onProviderOptOut(m!, '21610');
+    expect((await store.listConsentHistory(CONTACT)).map((h) => [h.state, h.source])).toEqual([
+      ['opted_out', 'inbound_keyword'],
+      ['opted_in', 'inbound_keyword'],
+      ['opted_out', 'provider'],
+    ]);
+  });
+
   it('stamps an opt-out after the checked submit on the wire returned, and checks no new one meanwhile', async () => {
     let release!: () => void;
     adapter.hold = new Promise<void>((r) => (release = r));

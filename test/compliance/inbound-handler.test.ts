@@ -61,11 +61,11 @@ function handler(over: Partial<InboundHandlerDeps> = {}) {
 describe('inbound handler', () => {
   it('STOP: ledger with evidence, a confirmation marked with the event it confirms, threaded', async () => {
     const h = handler();
-    const rec = await inbound('stop', LONG, { providerKeyword: 'STOP' });
+    const rec = await inbound('stop', LONG);
     const out = await h(rec);
     expect(out).toMatchObject({ keyword: 'opt_out', program: 'default', owner: null });
     const [ev] = await store.listConsentHistory(CONTACT);
-    expect(ev).toMatchObject({ id: out.consentEventId, state: 'opted_out', source: 'inbound_keyword', evidence: { inboundMessageId: rec.id, keyword: 'STOP', raw: { providerOptOutType: 'STOP' } } });
+    expect(ev).toMatchObject({ id: out.consentEventId, state: 'opted_out', source: 'inbound_keyword', evidence: { inboundMessageId: rec.id, keyword: 'STOP' } });
     const reply = (await store.getMessage(out.replyMessageId!))!;
     expect(reply).toMatchObject({ to: CONTACT, from: LONG, keyId: null, category: 'transactional', status: 'queued' });
     expect(reply.metadata).toMatchObject({ keywordReply: { kind: 'opt_out', confirmsEventId: out.consentEventId } });
@@ -75,6 +75,24 @@ describe('inbound handler', () => {
     // HELP to an opted-out contact gets no reply (as Twilio).
     const help = await h(await inbound('HELP'));
     expect(help).toMatchObject({ keyword: 'help', replyMessageId: null });
+  });
+
+  it('STOP with OptOutType (the provider handled it and replied): one ledger row with its evidence, no reply of ours, threaded', async () => {
+    const h = handler();
+    const rec = await inbound('stop', LONG, { providerKeyword: 'STOP' });
+    const out = await h(rec);
+    expect(out).toMatchObject({ keyword: 'opt_out', program: 'default', replyMessageId: null, completed: true });
+    const history = await store.listConsentHistory(CONTACT);
+    expect(history).toHaveLength(1);
+    expect(history[0]).toMatchObject({ id: out.consentEventId, state: 'opted_out', source: 'inbound_keyword', evidence: { inboundMessageId: rec.id, keyword: 'STOP', raw: { providerOptOutType: 'STOP' } } });
+    expect((await store.listMessages({ to: CONTACT, limit: 10 })).items).toEqual([]);
+    const thread = await store.listConversationMessages(out.conversationId!, { limit: 10 });
+    expect(thread.items.map((i) => [i.direction, i.id])).toEqual([['in', rec.id]]);
+    // START reported by the provider: recorded, no reply either.
+    clock.advance(1_000);
+    const start = await h(await inbound('start', LONG, { providerKeyword: 'START' }));
+    expect(start).toMatchObject({ keyword: 'opt_in', replyMessageId: null });
+    expect((await store.listConsentHistory(CONTACT)).map((e) => e.state)).toEqual(['opted_out', 'opted_in']);
   });
 
   it('a provider-only OptOutType is recorded with source provider; a near-miss is an ordinary message', async () => {

@@ -778,6 +778,70 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         expect((await must(sending!.id)).status).toBe('sending');
         expect(await store.expireDue(T0, 10)).toEqual([]);
       });
+
+      it('with an outbox builder: its rows for each expired message are inserted in the same transaction', async () => {
+        const [a, live] = await insert({ expiresAt: T0 - 10 }, { expiresAt: T0 + 1 });
+        const seen: [string, NewEvent][] = [];
+        const expired = await store.expireDue(T0, 10, (m, event) => {
+          seen.push([m.id, event]);
+          return [{ id: `dl_exp_${m.id}`, eventId: `evt_${m.id}`, subscriptionId: 'sub_1', type: 'message.status', payload: JSON.stringify({ id: m.id, status: m.status }), nextAttemptAt: T0, createdAt: T0 }];
+        });
+        expect(expired.map((m) => m.id)).toEqual([a!.id]);
+        expect(seen).toEqual([[a!.id, { messageId: a!.id, type: 'expired', status: 'expired', at: T0, detail: { reason: 'validity', expiresAt: T0 - 10 } }]]);
+        expect(await store.getOutboxRow(`dl_exp_${a!.id}`)).toMatchObject({ status: 'pending', type: 'message.status', payload: JSON.stringify({ id: a!.id, status: 'expired' }) });
+        expect(await store.getOutboxRow(`dl_exp_${live!.id}`)).toBeNull();
+      });
+
+      it('a builder that throws rolls the expiry back (nothing expired without its events)', async () => {
+        const [a] = await insert({ expiresAt: T0 - 10 });
+        await expect(
+          store.expireDue(T0, 10, () => {
+            throw new Error('builder failed');
+          }),
+        ).rejects.toThrow('builder failed');
+        expect((await must(a!.id)).status).toBe('queued');
+        expect((await store.listEvents(a!.id)).some((e) => e.type === 'expired')).toBe(false);
+      });
+    });
+
+    describe('claimStatusPoll', () => {
+      const req = { now: T0, owner: 'poller', leaseMs: 4_000, max: 10, updatedBefore: T0 - 600_000, expiresAfter: T0 - 3_600_000 };
+      const old = T0 - 600_000;
+      const cases: { label: string; m: MessageInput; taken: boolean }[] = [
+        { label: 'sent, accepted, quiet long enough', m: { status: 'sent', submitState: 'accepted', providerMessageId: 'SMa', now: old }, taken: true },
+        { label: 'sending, accepted, quiet long enough', m: { status: 'sending', submitState: 'accepted', providerMessageId: 'SMb', now: old }, taken: true },
+        { label: 'changed too recently', m: { status: 'sent', submitState: 'accepted', providerMessageId: 'SMc', now: old + 1 }, taken: false },
+        { label: 'no provider id', m: { status: 'sent', submitState: 'accepted', now: old }, taken: false },
+        { label: 'in flight', m: { status: 'sending', submitState: 'in_flight', providerMessageId: 'SMd', now: old }, taken: false },
+        { label: 'delivered (final)', m: { status: 'delivered', submitState: 'accepted', providerMessageId: 'SMe', now: old }, taken: false },
+        { label: 'validity + margin passed', m: { status: 'sent', submitState: 'accepted', providerMessageId: 'SMf', now: old, expiresAt: T0 - 3_600_000 }, taken: false },
+        { label: 'live lease (another poller)', m: { status: 'sent', submitState: 'accepted', providerMessageId: 'SMg', now: old, leaseOwner: 'x', leaseExpiresAt: T0 + 1 }, taken: false },
+        { label: 'expired lease', m: { status: 'sent', submitState: 'accepted', providerMessageId: 'SMh', now: old, leaseOwner: 'x', leaseExpiresAt: T0 }, taken: true },
+      ];
+      it.each(cases)('$label → taken: $taken', async ({ m: input, taken }) => {
+        const [m] = await insert(input);
+        const res = await store.claimStatusPoll(req);
+        if (taken) {
+          // Leased; nothing else changes (updatedAt stays the last change).
+          expect(res).toEqual([{ ...m, leaseOwner: 'poller', leaseExpiresAt: T0 + 4_000 }]);
+          expect(await must(m!.id)).toEqual(res[0]);
+          expect(await store.claimStatusPoll({ ...req, now: T0 + 1, owner: 'other' })).toEqual([]);
+          expect(await store.claimStatusPoll({ ...req, now: T0 + 4_000, owner: 'other' })).toHaveLength(1);
+        } else {
+          expect(res).toEqual([]);
+          expect(await must(m!.id)).toEqual(m);
+        }
+      });
+
+      it('oldest change first, at most max; pollers racing each get distinct messages', async () => {
+        const ms = await insert(...[3, 1, 2, 0].map((k) => ({ status: 'sent' as const, submitState: 'accepted' as const, providerMessageId: `SM${k}`, now: old - k })));
+        const first = await store.claimStatusPoll({ ...req, max: 2 });
+        expect(first.map((m) => m.providerMessageId)).toEqual(['SM3', 'SM2']);
+        const racing = await Promise.all(['p1', 'p2', 'p3'].map((owner) => store.claimStatusPoll({ ...req, owner, max: 2 })));
+        const ids = racing.flat().map((m) => m.id);
+        expect(new Set(ids).size).toBe(ids.length);
+        expect(ids.sort()).toEqual(ms.filter((m) => !first.some((f) => f.id === m.id)).map((m) => m.id).sort());
+      });
     });
 
     describe('claimStale', () => {

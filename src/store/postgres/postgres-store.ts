@@ -26,8 +26,11 @@ import type {
   MessageQuery,
   MessageStats,
   SenderQueueStats,
+  ExpiryOutbox,
+  NewOutboxRow,
   StaleClaimRequest,
   StatsQuery,
+  StatusPollClaimRequest,
   Store,
   StoreCapabilities,
   TransitionRequest,
@@ -782,9 +785,45 @@ class PostgresStore implements Store {
     return r.rows[0]!.t;
   }
 
-  async expireDue(now: number, maxCount: number): Promise<MessageRecord[]> {
+  async expireDue(now: number, maxCount: number, outbox?: ExpiryOutbox): Promise<MessageRecord[]> {
     const max = Math.max(0, Math.floor(maxCount));
     if (max === 0) return [];
+    if (outbox) {
+      // The app events of each expiry are inserted in the same transaction as the change.
+      return this.tx(async (c) => {
+        const expired = await this.expireRows(now, max, c);
+        const rows = expired.flatMap((m) =>
+          outbox(m, { messageId: m.id, type: 'expired', status: 'expired', at: now, detail: { reason: 'validity', expiresAt: m.expiresAt } }),
+        );
+        await this.insertOutboxRows(rows, c);
+        return expired;
+      });
+    }
+    return this.expireRows(now, max, this.pool);
+  }
+
+  private async insertOutboxRows(rows: readonly NewOutboxRow[], db: Queryable): Promise<void> {
+    if (rows.length === 0) return;
+    await this.q(
+      `INSERT INTO ${this.s}.event_outbox (id, event_id, subscription_id, type, payload, status, attempts, next_attempt_at, created_at)
+       SELECT o.id, o.event_id, o.subscription_id, o.type, o.payload, 'pending', 0, o.next_attempt_at, o.created_at
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[])
+           WITH ORDINALITY AS o(id, event_id, subscription_id, type, payload, next_attempt_at, created_at, k)
+        ORDER BY o.k`,
+      [
+        rows.map((o) => o.id),
+        rows.map((o) => o.eventId),
+        rows.map((o) => o.subscriptionId),
+        rows.map((o) => o.type),
+        rows.map((o) => o.payload),
+        rows.map((o) => o.nextAttemptAt),
+        rows.map((o) => o.createdAt),
+      ],
+      db,
+    );
+  }
+
+  private async expireRows(now: number, max: number, db: Queryable): Promise<MessageRecord[]> {
     const r = await this.q(
       `WITH x AS (
          UPDATE ${this.s}.messages SET status = 'expired', completed_at = $1, updated_at = $1
@@ -799,8 +838,29 @@ class PostgresStore implements Store {
        )
        SELECT * FROM x ORDER BY expires_at, id`,
       [now, max],
+      db,
     );
     return r.rows.map(toMessage);
+  }
+
+  async claimStatusPoll(req: StatusPollClaimRequest): Promise<MessageRecord[]> {
+    const max = Math.max(0, Math.floor(req.max));
+    if (max === 0) return [];
+    const r = await this.q(
+      `UPDATE ${this.s}.messages SET lease_owner = $2, lease_expires_at = $3::bigint
+       WHERE id IN (
+         SELECT id FROM ${this.s}.messages
+         WHERE status IN ('sending', 'sent') AND submit_state = 'accepted' AND provider_message_id IS NOT NULL
+           AND updated_at <= $4 AND expires_at > $5
+           AND NOT (lease_owner IS NOT NULL AND lease_expires_at IS NOT NULL AND lease_expires_at > $1)
+         ORDER BY updated_at, id
+         LIMIT $6
+         FOR UPDATE SKIP LOCKED
+       )
+       RETURNING *`,
+      [req.now, req.owner, req.now + req.leaseMs, req.updatedBefore, req.expiresAfter, max],
+    );
+    return r.rows.map(toMessage).sort((a, b) => a.updatedAt - b.updatedAt || (a.id < b.id ? -1 : 1));
   }
 
   async claimStale(req: StaleClaimRequest): Promise<MessageRecord[]> {

@@ -30,9 +30,12 @@ import type {
   MessagePatch,
   MessageQuery,
   MessageStats,
+  NewOutboxRow,
   SenderQueueStats,
+  ExpiryOutbox,
   StaleClaimRequest,
   StatsQuery,
+  StatusPollClaimRequest,
   Store,
   StoreCapabilities,
   TransitionRequest,
@@ -300,6 +303,14 @@ function prepareAll(db: Database) {
         ORDER BY next_attempt_at, id LIMIT @max`,
     ),
     leaseOne: p('UPDATE messages SET lease_owner = ?, lease_expires_at = ?, updated_at = ? WHERE id = ? RETURNING *'),
+    pollable: p(
+      `SELECT id FROM messages
+        WHERE status IN ('sending', 'sent') AND submit_state = 'accepted' AND provider_message_id IS NOT NULL
+          AND updated_at <= @updatedBefore AND expires_at > @expiresAfter
+          AND NOT (lease_owner IS NOT NULL AND lease_expires_at IS NOT NULL AND lease_expires_at > @now)
+        ORDER BY updated_at, id LIMIT @max`,
+    ),
+    pollLease: p('UPDATE messages SET lease_owner = ?, lease_expires_at = ? WHERE id = ? RETURNING *'),
     release: p(`UPDATE messages SET lease_owner = NULL, lease_expires_at = NULL, updated_at = ? WHERE lease_owner = ? AND submit_state <> 'in_flight'`),
 
     webhookSeen: p('SELECT 1 FROM webhooks WHERE dedupe_key = ? AND duplicate = 0'),
@@ -609,17 +620,42 @@ class SqliteStore implements Store {
     });
   }
 
-  async expireDue(now: number, max: number): Promise<MessageRecord[]> {
+  async expireDue(now: number, max: number, outbox?: ExpiryOutbox): Promise<MessageRecord[]> {
     const s = this.s;
     return this.write(() => {
       const out: MessageRecord[] = [];
       for (const { id } of s.expiring.all(now, Math.max(0, Math.floor(max))) as { id: string }[]) {
         const row = s.expireOne.get(now, now, id) as MessageRow | undefined;
         if (!row) continue;
-        this.addEvent({ messageId: id, type: 'expired', status: 'expired', at: now, detail: { reason: 'validity', expiresAt: row.expires_at } });
-        out.push(toMessage(row));
+        const event: NewEvent = { messageId: id, type: 'expired', status: 'expired', at: now, detail: { reason: 'validity', expiresAt: row.expires_at } };
+        this.addEvent(event);
+        const m = toMessage(row);
+        if (outbox) this.insertOutboxRows(outbox(m, event));
+        out.push(m);
       }
       return out;
+    });
+  }
+
+  private insertOutboxRows(rows: readonly NewOutboxRow[]): void {
+    if (rows.length === 0) return;
+    const ins = this.prepared(
+      `INSERT INTO event_outbox (id, event_id, subscription_id, type, payload, status, attempts, next_attempt_at, created_at)
+       VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)`,
+    );
+    for (const o of rows) ins.run(o.id, o.eventId, o.subscriptionId, o.type, o.payload, o.nextAttemptAt, o.createdAt);
+  }
+
+  async claimStatusPoll(req: StatusPollClaimRequest): Promise<MessageRecord[]> {
+    const s = this.s;
+    return this.write(() => {
+      const ids = s.pollable.all({
+        now: req.now,
+        updatedBefore: req.updatedBefore,
+        expiresAfter: req.expiresAfter,
+        max: Math.max(0, Math.floor(req.max)),
+      }) as { id: string }[];
+      return ids.map(({ id }) => toMessage(s.pollLease.get(req.owner, req.now + req.leaseMs, id) as MessageRow));
     });
   }
 
