@@ -186,6 +186,7 @@ export function validateConfig(c: Config): string[] {
   num('dispatch.submitTimeoutMs', d.submitTimeoutMs, 100, 120_000);
   num('dispatch.idlePollMs', d.idlePollMs, 10, 60_000);
   num('dispatch.reconcileDelayMs', d.reconcileDelayMs, 0, 3_600_000);
+  num('dispatch.statusPollAfterMs', d.statusPollAfterMs, 0, 86_400_000);
   if (d.submitTimeoutMs >= d.leaseMs) p.push('dispatch.submitTimeoutMs must be below dispatch.leaseMs, or another dispatcher may take over a request still in flight.');
   if (Array.isArray(c.accounts)) p.push(...validateComplianceConfig(c.compliance, c.events, c.conversations, c.accounts));
   return p;

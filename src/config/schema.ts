@@ -72,6 +72,11 @@ export interface DispatchConfig {
   idlePollMs: number;
   /** Wait before looking up an ambiguous submit at the provider (ms). */
   reconcileDelayMs: number;
+  /**
+   * Look a message up at the provider when it is `sending`/`sent` with the provider and its status has not changed
+   * for this long (ms): its status callbacks may never come. 0 disables the poll. Optional in literals; default 10 min.
+   */
+  statusPollAfterMs?: number;
 }
 
 export interface Config {
@@ -139,6 +144,7 @@ export function defaultConfig(): Config {
       submitTimeoutMs: 10_000,
       idlePollMs: 1_000,
       reconcileDelayMs: 2_000,
+      statusPollAfterMs: 600_000,
     },
     sandbox: {
       enabled: true,

@@ -9,16 +9,27 @@
  *                      concurrency slots; each is submitted and its outcome recorded with a compare-and-set
  *                      that also settles its rate booking at the response time (`settleBookingAt`: strict pacing
  *                      at the carrier, docs/reference/dispatch.md).
+ *   4. `claimStatusPoll` — at most once a second, a few messages with the provider whose status has not changed for
+ *                      `statusPollAfterMs` (callbacks lost) are looked up and the answer applied as a callback would.
+ *
+ * Every status the dispatcher moves a message to beyond `sending` (failed, expired, a final status found at the
+ * provider, a polled status) is reported once: its `message.status` outbox rows (`statusOutbox`) are written in the
+ * same transaction as the change, and `onFinal` fires for a final status this dispatcher wrote (never for one a
+ * status callback wrote first: the webhook path reported that).
  *
  * The loop (`start`) runs rounds and sleeps until the store's `wakeAt`, `idlePollMs`, or `wake()`.
  * Every `now` comes from the injected clock; rules are documented in docs/reference/dispatch.md.
  */
 import type { Clock } from '../domain/clock.ts';
-import { isTerminal, type MessageRecord, type MessageStatus, type SubmitState } from '../domain/message.ts';
+import { isTerminal, type MessageRecord, type MessageStatus, type NewEvent, type SubmitState } from '../domain/message.ts';
 import type { DispatchConfig } from '../config/schema.ts';
 import { ProviderError, type LookupResult, type ProviderAdapter, type SendResult } from '../providers/provider.ts';
-import type { Store } from '../store/store.ts';
+import type { ExpiryOutbox, Store, TransitionRequest } from '../store/store.ts';
+import { decideStatusUpdate } from '../webhooks/status-update.ts';
 import { nextRetryDelay } from './backoff.ts';
+
+/** `message.status` outbox rows for one change (`next` = the message as it will be, `event` = its timeline event). */
+export type StatusOutboxBuilder = ExpiryOutbox;
 
 type LogFn = (obj: Record<string, unknown>, msg?: string) => void;
 export interface DispatchLogger {
@@ -44,6 +55,12 @@ export interface DispatcherDeps {
   hooks?: { onSubmitted?(m: MessageRecord): void; onFinal?(m: MessageRecord): void };
   /** Compliance check immediately before each submission (consent re-check, quiet hours); see DispatchGuard. */
   guard?: DispatchGuard;
+  /**
+   * App events for the status changes the dispatcher decides (src/compliance/module.ts `dispatchStatusOutbox`):
+   * resolves to a synchronous builder (it reads the subscriptions once), whose rows are written in the same
+   * transaction as the change — also inside `expireDue`'s. Without it no `message.status` rows are written here.
+   */
+  statusOutbox?(now: number): Promise<StatusOutboxBuilder>;
 }
 
 /** What the guard decided for one claimed message. */
@@ -73,6 +90,14 @@ const NOT_FOUND_AFTER_TIMEOUTS = 3;
 /** `call` refused to start a submit that could outlive the lease (see submit). */
 const LEASE_TOO_SHORT = Symbol('lease too short');
 
+/** Status poll: at most one poll step per this much clock time, each looking up at most STATUS_POLL_BATCH messages. */
+const STATUS_POLL_EVERY_MS = 1_000;
+const STATUS_POLL_BATCH = 4;
+/** A message is polled until its validity plus this margin has passed (then the dashboard's awaiting-callback alert shows it). */
+export const STATUS_POLL_MARGIN_MS = 3_600_000;
+/** `dispatch.statusPollAfterMs` when a config literal leaves it out. */
+export const DEFAULT_STATUS_POLL_AFTER_MS = 600_000;
+
 /** Provider error codes that mean "the recipient opted out at the provider". */
 const PROVIDER_OPT_OUT_CODES: readonly string[] = ['21610'];
 
@@ -80,6 +105,8 @@ export interface RoundResult {
   claimed: number;
   expired: number;
   reconciled: number;
+  /** Messages looked up by the status poll this round. */
+  polled: number;
   /** Earliest time more work may become claimable (store's answer); null when nothing is queued. */
   wakeAt: number | null;
 }
@@ -106,9 +133,14 @@ export class Dispatcher {
   private readonly random: () => number;
   private readonly hooks: NonNullable<DispatcherDeps['hooks']>;
   private readonly guard: DispatchGuard | null;
+  private readonly statusOutbox: DispatcherDeps['statusOutbox'] | null;
+  /** Clock time before which no poll step runs. */
+  private nextPollAt = 0;
 
   /** Submits on the wire (promise per message id). */
   private readonly inFlight = new Map<string, Promise<void>>();
+  /** Status polls under way (awaited by stop). */
+  private readonly polling = new Set<Promise<void>>();
   private running = false;
   private loopDone: Promise<void> | null = null;
   private sleepTimer: NodeJS.Timeout | null = null;
@@ -130,6 +162,7 @@ export class Dispatcher {
     this.random = deps.random ?? Math.random;
     this.hooks = deps.hooks ?? {};
     this.guard = deps.guard ?? null;
+    this.statusOutbox = deps.statusOutbox ? deps.statusOutbox.bind(deps) : null;
   }
 
   /** Submits currently on the wire. */
@@ -149,7 +182,7 @@ export class Dispatcher {
     this.interruptSleep();
     if (this.loopDone) await this.loopDone;
     this.loopDone = null;
-    await Promise.allSettled([...this.inFlight.values()]);
+    await Promise.allSettled([...this.inFlight.values(), ...this.polling]);
     try {
       const released = await this.store.releaseLeases(this.owner, this.clock.now());
       if (released > 0) this.log.info({ owner: this.owner, released }, 'dispatcher released leases');
@@ -186,7 +219,7 @@ export class Dispatcher {
         } else if (result.wakeAt !== null) {
           delay = Math.min(delay, Math.max(0, result.wakeAt - now));
         }
-        if (result.claimed === 0 && result.reconciled === 0 && result.expired === 0) delay = Math.max(delay, MIN_IDLE_SLEEP_MS);
+        if (result.claimed === 0 && result.reconciled === 0 && result.expired === 0 && result.polled === 0) delay = Math.max(delay, MIN_IDLE_SLEEP_MS);
       } catch (err) {
         this.log.error({ err }, 'dispatch round failed');
       }
@@ -216,8 +249,9 @@ export class Dispatcher {
   private async round(): Promise<{ result: RoundResult; submits: Promise<void>[] }> {
     const cfg = this.config;
 
-    // 1. expiry
-    const expired = await this.store.expireDue(this.clock.now(), EXPIRE_BATCH);
+    // 1. expiry (with the message.status rows of each expiry, in its transaction)
+    const expireAt = this.clock.now();
+    const expired = await this.store.expireDue(expireAt, EXPIRE_BATCH, this.statusOutbox ? await this.statusOutbox(expireAt) : undefined);
     for (const m of expired) {
       this.log.info({ messageId: m.id }, 'message expired before dispatch');
       this.fireFinal(m);
@@ -260,7 +294,23 @@ export class Dispatcher {
       this.inFlight.set(m.id, p);
       submits.push(p);
     }
-    return { result: { claimed: claimed.length, expired: expired.length, reconciled: stale.length, wakeAt }, submits };
+
+    // 4. status poll (after the submits have started; not waited for by the loop, like submits; leased, so one
+    //    instance polls a message). A failure here must not hide the submits already started.
+    let polled: MessageRecord[] = [];
+    try {
+      polled = await this.claimPolls();
+    } catch (err) {
+      this.log.error({ err }, 'status poll claim failed');
+    }
+    for (const m of polled) {
+      const p = this.pollStatus(m)
+        .catch((err: unknown) => this.log.error({ err, messageId: m.id }, 'status poll failed'))
+        .finally(() => this.polling.delete(p));
+      this.polling.add(p);
+      submits.push(p);
+    }
+    return { result: { claimed: claimed.length, expired: expired.length, reconciled: stale.length, polled: polled.length, wakeAt }, submits };
   }
 
   // ---------------------------------------------------------------- submit
@@ -341,7 +391,8 @@ export class Dispatcher {
     const detail = { providerMessageId: r.providerMessageId, providerStatus: r.providerStatus, attempt: m.attempts };
     const advanced = BEYOND_SENDING.includes(r.status);
     const terminal = advanced && isTerminal(r.status);
-    let rec = await this.store.transition({
+    let ours = true;
+    let rec = await this.reportingTransition(m, {
       id: m.id,
       from: ['sending'],
       submitStates: ['in_flight'],
@@ -361,7 +412,9 @@ export class Dispatcher {
       event: { messageId: m.id, type: 'submitted', status: advanced ? r.status : 'sending', at: now, detail },
     });
     if (!rec) {
-      // A status callback got there first (status already past `sending`): keep its status, add our ids.
+      // A status callback got there first (status already past `sending`): keep its status, add our ids. The webhook
+      // path reported that status (message.status, onStatus): not reported again here.
+      ours = false;
       rec = await this.store.transition({
         id: m.id,
         from: BEYOND_SENDING,
@@ -381,7 +434,7 @@ export class Dispatcher {
     }
     this.log.debug({ messageId: m.id, providerMessageId: r.providerMessageId, attempt: m.attempts }, 'submitted');
     this.fireSubmitted(rec);
-    if (isTerminal(rec.status)) this.fireFinal(rec);
+    if (ours && isTerminal(rec.status)) this.fireFinal(rec);
   }
 
   private async onSubmitError(m: MessageRecord, err: unknown): Promise<void> {
@@ -453,7 +506,7 @@ export class Dispatcher {
   /** `sending`/in_flight → `failed`, keeping the provider's code. */
   private async failNow(m: MessageRecord, code: string, message: string, detail: Record<string, unknown>): Promise<void> {
     const now = this.clock.now();
-    const rec = await this.store.transition({
+    const rec = await this.reportingTransition(m, {
       id: m.id,
       from: ['sending'],
       submitStates: ['in_flight'],
@@ -526,7 +579,8 @@ export class Dispatcher {
       const advanced = BEYOND_SENDING.includes(found.status);
       const terminal = advanced && isTerminal(found.status);
       const detail = { found: true, providerMessageId: found.providerMessageId, providerStatus: found.providerStatus, attempt: m.attempts };
-      let rec = await this.store.transition({
+      let ours = true;
+      let rec = await this.reportingTransition(m, {
         id: m.id,
         from: ['sending'],
         submitStates: fromState,
@@ -546,6 +600,8 @@ export class Dispatcher {
         event: { messageId: m.id, type: 'reconciled', status: advanced ? found.status : 'sending', at: now, detail },
       });
       if (!rec) {
+        // A status callback moved it first and reported it: only our ids are added.
+        ours = false;
         rec = await this.store.transition({
           id: m.id,
           from: BEYOND_SENDING,
@@ -560,7 +616,7 @@ export class Dispatcher {
       }
       this.log.info({ messageId: m.id, providerMessageId: found.providerMessageId }, 'uncertain submit found at the provider');
       this.fireSubmitted(rec);
-      if (isTerminal(rec.status)) this.fireFinal(rec);
+      if (ours && isTerminal(rec.status)) this.fireFinal(rec);
       return;
     }
 
@@ -585,7 +641,7 @@ export class Dispatcher {
 
     // Not at the provider: it never arrived. Send again (or expire / give up).
     if (m.expiresAt <= now) {
-      const rec = await this.store.transition({
+      const rec = await this.reportingTransition(m, {
         id: m.id,
         from: ['sending'],
         submitStates: fromState,
@@ -600,7 +656,7 @@ export class Dispatcher {
     }
     if (m.attempts >= this.config.maxAttempts) {
       const code = m.errorCode ?? 'SB_MAX_ATTEMPTS';
-      const rec = await this.store.transition({
+      const rec = await this.reportingTransition(m, {
         id: m.id,
         from: ['sending'],
         submitStates: fromState,
@@ -626,7 +682,113 @@ export class Dispatcher {
     else this.log.info({ messageId: m.id }, 'uncertain submit not found at the provider; queued to send again');
   }
 
+  // ---------------------------------------------------------------- status poll
+
+  /** At most once per STATUS_POLL_EVERY_MS: lease a few messages whose status callbacks may have been lost. */
+  private async claimPolls(): Promise<MessageRecord[]> {
+    const after = this.config.statusPollAfterMs ?? DEFAULT_STATUS_POLL_AFTER_MS;
+    const now = this.clock.now();
+    if (after <= 0 || now < this.nextPollAt) return [];
+    this.nextPollAt = now + STATUS_POLL_EVERY_MS;
+    return this.store.claimStatusPoll({
+      now,
+      owner: this.owner,
+      leaseMs: this.config.leaseMs,
+      max: STATUS_POLL_BATCH,
+      updatedBefore: now - after,
+      expiresAfter: now - STATUS_POLL_MARGIN_MS,
+    });
+  }
+
+  /**
+   * Ask the provider for the status of a message whose callbacks did not come, and apply the answer exactly as a
+   * status callback would (decideStatusUpdate: only forward), event `status` with detail.source 'poll'. Every write
+   * clears our lease and sets updatedAt, so the next poll of a message still not final is statusPollAfterMs later.
+   */
+  private async pollStatus(m: MessageRecord): Promise<void> {
+    const adapter = this.adapters.get(m.account);
+    let found: LookupResult | null;
+    try {
+      if (!adapter) throw new ProviderError('transient', 'SB_NO_ADAPTER', `No provider adapter for account "${m.account}"`);
+      found = await adapter.lookup({ providerMessageId: m.providerMessageId, to: m.to, from: m.from, body: m.body, since: m.submittedAt ?? m.createdAt });
+    } catch (err) {
+      const pe = err instanceof ProviderError ? err : null;
+      this.log.warn({ messageId: m.id, err }, 'status poll: lookup failed; will poll again later');
+      await this.pollRecord(m, null, { reason: 'lookup_failed', kind: pe?.kind ?? null, code: pe?.code ?? 'UNKNOWN', message: err instanceof Error ? err.message : String(err) });
+      return;
+    }
+    if (!found) {
+      this.log.warn({ messageId: m.id, providerMessageId: m.providerMessageId }, 'status poll: the provider does not know the message');
+      await this.pollRecord(m, null, { reason: 'not_found', providerMessageId: m.providerMessageId });
+      return;
+    }
+    const now = this.clock.now();
+    const base = { source: 'poll', providerMessageId: found.providerMessageId, providerStatus: found.providerStatus, errorCode: found.errorCode };
+    const d = decideStatusUpdate(
+      m,
+      { providerMessageId: found.providerMessageId, providerStatus: found.providerStatus, mapped: found.status, errorCode: found.errorCode, errorMessage: null },
+      now,
+    );
+    if (d.action === 'record') {
+      await this.pollRecord(m, found.status, { ...base, applied: false, reason: d.reason, current: m.status });
+      return;
+    }
+    const applied = d.action === 'advance';
+    const req: TransitionRequest = {
+      id: m.id,
+      from: d.from,
+      submitStates: ['accepted'],
+      leaseOwner: this.owner,
+      patch: { ...d.patch, leaseOwner: null, leaseExpiresAt: null },
+      now,
+      event: {
+        messageId: m.id,
+        type: 'status',
+        status: found.status,
+        at: now,
+        detail: applied ? { ...base, applied: true, from: m.status } : { ...base, applied: false, reason: 'unchanged', current: m.status },
+      },
+    };
+    const rec = applied ? await this.reportingTransition(m, req) : await this.store.transition(req);
+    if (!rec) {
+      this.lostLease(m, 'status_poll');
+      return;
+    }
+    if (applied) {
+      this.log.info({ messageId: m.id, from: m.status, status: rec.status, providerStatus: found.providerStatus }, 'status poll: status applied (callback missing)');
+      if (isTerminal(rec.status)) this.fireFinal(rec);
+    }
+  }
+
+  /** A poll that changes nothing: kept on the timeline, lease cleared. */
+  private async pollRecord(m: MessageRecord, status: MessageStatus | null, detail: Record<string, unknown>): Promise<void> {
+    const now = this.clock.now();
+    const rec = await this.store.transition({
+      id: m.id,
+      from: [m.status],
+      submitStates: ['accepted'],
+      leaseOwner: this.owner,
+      patch: { leaseOwner: null, leaseExpiresAt: null },
+      now,
+      event: { messageId: m.id, type: 'status', status, at: now, detail: { source: 'poll', applied: false, ...detail } },
+    });
+    if (!rec) this.lostLease(m, 'status_poll');
+  }
+
   // ---------------------------------------------------------------- helpers
+
+  /**
+   * `store.transition` that moves the status (beyond `sending`), with the change's `message.status` outbox rows
+   * written in the same transaction (statusOutbox), so a crash right after the change cannot lose its app event.
+   */
+  private async reportingTransition(m: MessageRecord, req: TransitionRequest): Promise<MessageRecord | null> {
+    const to = req.patch.status;
+    if (!this.statusOutbox || !req.event || to === undefined || to === 'queued' || to === 'sending' || to === m.status) return this.store.transition(req);
+    const build = await this.statusOutbox(req.now);
+    const event: NewEvent = req.event;
+    const rows = build({ ...m, ...req.patch, updatedAt: req.now }, event);
+    return this.store.transition(rows.length > 0 ? { ...req, outbox: rows } : req);
+  }
 
   private lostLease(m: MessageRecord, step: string): void {
     this.log.warn({ messageId: m.id, step, owner: this.owner }, 'message changed under us (lease lost or status moved); outcome not recorded');

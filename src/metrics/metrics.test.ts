@@ -5,6 +5,8 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../domain/clock.ts';
 import type { MessageRecord, NewEvent } from '../domain/message.ts';
+import { Dispatcher } from '../dispatch/dispatcher.ts';
+import { ProviderError, type ProviderAdapter } from '../providers/provider.ts';
 import { contractMessage } from '../store/contract/store-contract.ts';
 import { createSqliteStore } from '../store/sqlite/sqlite-store.ts';
 import type { Store } from '../store/store.ts';
@@ -146,13 +148,50 @@ describe('metricsPlugin', () => {
 });
 
 describe('completed is counted once', () => {
-  it('a callback finalised it before the dispatcher recorded the submit: the dispatcher report is ignored', async () => {
-    const m = msg({ status: 'delivered', completedAt: T0 + 100, submittedAt: null });
-    metrics.statusCallback(m, { messageId: m.id, type: 'status', status: 'delivered', at: T0 + 100, detail: { applied: true, from: 'sending' } });
-    // The dispatcher's later write (afterCallback) fires onFinal with submittedAt after completedAt.
-    metrics.completed({ ...m, submittedAt: T0 + 150 });
-    // The same id reported again by this process.
-    metrics.completed(m);
-    expect(sumOf(await scrape(), 'switchboard_messages_completed_total')).toBe(1);
+  // Wired as src/app.ts wires it: dispatcher onSubmitted/onFinal → submitted/completed, webhook onStatus → statusCallback.
+  function wiredDispatcher(send: ProviderAdapter['send']): Dispatcher {
+    const adapter: ProviderAdapter = { provider: 'twilio', account: 'sandbox', send, lookup: async () => null, check: async () => ({ ok: true, detail: 'test' }) };
+    return new Dispatcher({
+      store,
+      adapters: new Map([['sandbox', adapter]]),
+      clock,
+      config: { enabled: true, concurrency: 4, leaseMs: 30_000, maxAttempts: 3, backoff: { baseMs: 1_000, maxMs: 10_000 }, rateWindowMarginMs: 50, submitTimeoutMs: 5_000, idlePollMs: 100, reconcileDelayMs: 1_000, statusPollAfterMs: 0 },
+      rates: new Map(),
+      defaultMps: 10,
+      owner: 'metrics-test',
+      hooks: { onSubmitted: (m) => metrics.submitted(m), onFinal: (m) => metrics.completed(m) },
+    });
+  }
+
+  it('a callback finalised it before the dispatcher recorded the submit: counted once (the dispatcher does not report it)', async () => {
+    const m = msg();
+    await store.insertMessages([{ message: m, events: [] }]);
+    const d = wiredDispatcher(async () => {
+      // The delivery report overtakes the 201: the webhook path applies it and reports it.
+      const now = clock.now();
+      const event: NewEvent = { messageId: m.id, type: 'status', status: 'delivered', at: now, detail: { applied: true, from: 'sending' } };
+      const rec = await store.transition({ id: m.id, from: ['sending'], patch: { status: 'delivered', completedAt: now, providerMessageId: 'SM1', submitState: 'accepted' }, now, event });
+      metrics.statusCallback(rec!, event);
+      clock.advance(50);
+      return { providerMessageId: 'SM1', providerStatus: 'queued', status: 'sending' };
+    });
+    await d.runOnce();
+    expect((await store.getMessage(m.id))!).toMatchObject({ status: 'delivered', submitState: 'accepted' });
+    const s = await scrape();
+    expect(sumOf(s, 'switchboard_messages_sent_total')).toBe(1);
+    expect(sumOf(s, 'switchboard_messages_completed_total')).toBe(1);
+    expect(sumOf(s, 'switchboard_messages_completed_total', { status: 'delivered' })).toBe(1);
+  });
+
+  it('a final status the dispatcher wrote is reported by it alone', async () => {
+    const m = msg();
+    await store.insertMessages([{ message: m, events: [] }]);
+    const d = wiredDispatcher(async () => {
+      throw new ProviderError('permanent', '21211', 'invalid To', { httpStatus: 400 });
+    });
+    await d.runOnce();
+    const s = await scrape();
+    expect(sumOf(s, 'switchboard_messages_completed_total', { status: 'failed', error_code: '21211' })).toBe(1);
+    expect(sumOf(s, 'switchboard_messages_completed_total')).toBe(1);
   });
 });

@@ -33,9 +33,6 @@ export const DISPATCH_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 30
 /** Seconds; carriers report from ~1 s to hours. */
 export const DELIVERY_BUCKETS = [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600, 14_400];
 
-/** How many completed ids are remembered for de-duplication. */
-const RECENT_COMPLETIONS = 50_000;
-
 function labelsOf(m: MessageRecord): Record<(typeof MESSAGE_LABELS)[number], string> {
   return { provider: m.provider, account: m.account, sender: m.from, category: m.category };
 }
@@ -51,8 +48,6 @@ export class SwitchboardMetrics {
   private readonly rejectedTotal: Counter<'provider' | 'kind' | 'code'>;
   private readonly signatureFailures: Counter<'provider' | 'kind'>;
   private readonly eventDeliveries: Counter<'outcome' | 'type' | 'subscription'>;
-  /** Ids counted as completed lately (insertion order, bounded), so a second report of the same move is ignored. */
-  private readonly recentlyCompleted = new Set<string>();
 
   constructor(private readonly opts: MetricsOptions) {
     const registers = [this.registry];
@@ -175,16 +170,12 @@ export class SwitchboardMetrics {
   }
 
   /**
-   * A message reached a final status (dispatcher `onFinal`, or a status callback that moved it there).
-   * Counted once: when a callback finalised the message before the dispatcher recorded the provider's answer, the
-   * dispatcher reports it again (then completedAt < submittedAt, or this process already counted the id).
+   * A message reached a final status (dispatcher `onFinal`, or a status callback that moved it there). Each final
+   * move is reported by exactly one of them (the one whose compare-and-set wrote it: the dispatcher does not report a
+   * status a callback finalised before it recorded the submit), so every report counts.
    */
   completed(m: MessageRecord): void {
     if (!isTerminal(m.status)) return;
-    if (m.submittedAt !== null && m.completedAt !== null && m.completedAt < m.submittedAt) return;
-    if (this.recentlyCompleted.has(m.id)) return;
-    this.recentlyCompleted.add(m.id);
-    if (this.recentlyCompleted.size > RECENT_COMPLETIONS) this.recentlyCompleted.delete(this.recentlyCompleted.values().next().value!);
     this.completedTotal.inc({ ...labelsOf(m), status: m.status, error_code: m.errorCode ?? '' });
     if (m.submittedAt !== null && m.completedAt !== null && (m.status === 'delivered' || m.status === 'undelivered' || m.status === 'failed')) {
       this.deliveryLatency.observe(
