@@ -161,20 +161,35 @@ export function curlLine(baseUrl: string, token: string): string {
 }
 
 /**
- * The in-process sandbox carrier handles STOP/START/HELP itself on every number but a short code outside a
- * Messaging Service, as Twilio does (docs: twilio-wire.md §6): it blocks or unblocks the handset and replies.
- * So that Switchboard knows, each program's such numbers are put in one sandbox Messaging Service (opt-outs are
- * service-wide there, like the program's) with Advanced Opt-Out on: the inbound webhook then carries
- * `OptOutType`, Switchboard records the change once and does not send a second confirmation (which the carrier
- * would refuse with 21610 after a STOP). Short codes stay outside: the carrier leaves keywords to Switchboard,
- * which records them and sends the program's replies. docs/guides/compliance.md "When the provider handles keywords too".
+ * Who answers STOP/START/HELP on the in-process sandbox carrier, per program (docs/guides/compliance.md "When the
+ * provider handles keywords too"). The carrier handles keywords itself on every number but a short code outside a
+ * Messaging Service, as Twilio does by default (twilio-wire.md §6): it blocks or unblocks the handset and replies.
+ *
+ * - `autoReplies: "switchboard"` (default): the program's long codes get the carrier's keyword filtering turned off
+ *   (what Twilio support does on request), so Switchboard's configured replies are the only ones, sent through the
+ *   pipeline, and its ledger is the block.
+ * - `autoReplies: "provider"`, and every toll-free number (the toll-free network's STOP layer cannot be turned off):
+ *   the numbers go into one sandbox Messaging Service per program (opt-outs are service-wide there, like the
+ *   program's) with Advanced Opt-Out on, so the inbound webhook carries `OptOutType`; Switchboard records the change
+ *   once and sends no second confirmation (which the carrier would refuse with 21610 after a STOP).
+ *
+ * Short codes outside a service are left alone: the carrier leaves keywords to Switchboard. Numbers already in a
+ * service are left alone too.
  */
-export function configureSandboxOptOut(sandbox: SandboxEngine, accountSid: string, programOf: (from: string) => string): void {
+export function configureSandboxKeywords(
+  sandbox: SandboxEngine,
+  accountSid: string,
+  programOf: (from: string) => { name: string; autoReplies?: 'switchboard' | 'provider' },
+): void {
   const byProgram = new Map<string, string[]>();
   for (const n of sandbox.numbers(accountSid)) {
     if (n.type === 'short_code' || n.serviceSid !== null) continue;
     const program = programOf(n.phoneNumber);
-    byProgram.set(program, [...(byProgram.get(program) ?? []), n.sid]);
+    if ((program.autoReplies ?? 'switchboard') === 'switchboard' && n.type !== 'toll_free') {
+      sandbox.setKeywordFiltering(n.sid, false);
+      continue;
+    }
+    byProgram.set(program.name, [...(byProgram.get(program.name) ?? []), n.sid]);
   }
   for (const [program, sids] of byProgram) {
     const service = sandbox.createService(accountSid, { FriendlyName: `Switchboard program ${program}` });
@@ -300,7 +315,7 @@ export async function buildApp(inputConfig: Readonly<Config>, deps: AppDeps = {}
         })),
         log: app.log.child({ component: 'sandbox' }),
       });
-      configureSandboxOptOut(sandbox, config.sandbox.accountSid, (from) => compliance.consent.programOf(account?.name ?? '', from).name);
+      configureSandboxKeywords(sandbox, config.sandbox.accountSid, (from) => compliance.consent.programOf(account?.name ?? '', from));
       await app.register(sandboxPlugin, { prefix: SANDBOX_PREFIX, engine: sandbox });
     }
     // The operator dashboard (docs/reference/dashboard.md); the Sandbox phones page when the sandbox is mounted.

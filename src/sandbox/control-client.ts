@@ -38,7 +38,7 @@ export interface ReplyResponse {
 export interface SandboxInfo {
   name: string;
   accounts: { sid: string; authToken: string; friendlyName: string; test: boolean }[];
-  numbers: { phoneNumber: string; sid: string; accountSid: string; type: SandboxSenderType; smsUrl: string | null; serviceSid: string | null }[];
+  numbers: { phoneNumber: string; sid: string; accountSid: string; type: SandboxSenderType; smsUrl: string | null; serviceSid: string | null; keywordFiltering: boolean }[];
   nextDueAt: number | null;
 }
 
@@ -55,7 +55,9 @@ export interface SandboxControlClient {
   submissions(): Promise<Submission[]>;
   callbacks(): Promise<CallbackRecord[]>;
   numbers(): Promise<SandboxNumber[]>;
-  setNumber(spec: { phoneNumber: string; accountSid?: string; type?: SandboxSenderType; smsUrl?: string | null; mps?: number }): Promise<SandboxNumber>;
+  setNumber(spec: { phoneNumber: string; accountSid?: string; type?: SandboxSenderType; smsUrl?: string | null; mps?: number; keywordFiltering?: boolean }): Promise<SandboxNumber>;
+  /** Twilio's default opt-out filtering on one number (PN/SC SID or phone number), as Twilio support sets it. */
+  setKeywordFiltering(number: string, enabled: boolean): Promise<SandboxNumber>;
 }
 
 export function createControlClient(opts: ControlClientOptions): SandboxControlClient {
@@ -99,5 +101,6 @@ export function createControlClient(opts: ControlClientOptions): SandboxControlC
     callbacks: async () => (await call<{ callbacks: CallbackRecord[] }>('GET', '/callbacks')).callbacks,
     numbers: async () => (await call<{ numbers: SandboxNumber[] }>('GET', '/numbers')).numbers,
     setNumber: (spec) => call<SandboxNumber>('POST', '/numbers', spec),
+    setKeywordFiltering: (number, enabled) => call<SandboxNumber>('POST', `/numbers/${enc(number)}/keyword-filtering`, { enabled }),
   };
 }

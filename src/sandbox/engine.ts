@@ -62,6 +62,13 @@ export interface SandboxNumberSpec {
   smsUrl?: string | null;
   /** Segments per second for this sender (default: by type, see `SandboxOptions.mps`). */
   mps?: number;
+  /**
+   * Twilio's default opt-out filtering on this number (default true): the carrier blocks/unblocks on STOP/START and
+   * replies to STOP/START/HELP itself, and a service with Advanced Opt-Out adds `OptOutType`. `false` is what Twilio
+   * support does on request ("disable default opt-out filtering"): keywords reach the webhook as ordinary messages.
+   * Toll-free numbers keep the network-level STOP/START/UNSTOP layer, which Twilio cannot remove.
+   */
+  keywordFiltering?: boolean;
 }
 
 export interface SandboxLatency {
@@ -139,6 +146,8 @@ export interface SandboxNumber {
   mps: number | null;
   friendlyName: string;
   serviceSid: string | null;
+  /** Twilio's default opt-out filtering (see `SandboxNumberSpec.keywordFiltering`). */
+  keywordFiltering: boolean;
   dateCreated: number;
   dateUpdated: number;
 }
@@ -262,6 +271,7 @@ export interface ReplyResult {
   webhook: { url: string; status: number | null; error?: string } | null;
   /** Messages sent back to the handset (TwiML replies, keyword auto-replies). */
   replies: SandboxMessage[];
+  /** The keyword the carrier acted on (null when it left the message alone, e.g. `keywordFiltering` off). */
   keyword: 'stop' | 'start' | 'help' | null;
 }
 
@@ -511,6 +521,7 @@ export class SandboxEngine {
       existing.type = type;
       if (spec.smsUrl !== undefined) existing.smsUrl = spec.smsUrl;
       if (spec.mps !== undefined) existing.mps = spec.mps;
+      if (spec.keywordFiltering !== undefined) existing.keywordFiltering = spec.keywordFiltering;
       existing.dateUpdated = now;
       return existing;
     }
@@ -523,6 +534,7 @@ export class SandboxEngine {
       mps: spec.mps ?? null,
       friendlyName: spec.phoneNumber,
       serviceSid: null,
+      keywordFiltering: spec.keywordFiltering ?? true,
       dateCreated: now,
       dateUpdated: now,
     };
@@ -549,6 +561,27 @@ export class SandboxEngine {
     const n = scope.from ? this.numbersByValue.get(scope.from) : undefined;
     if (n?.serviceSid) return `svc:${n.serviceSid}`;
     return `num:${scope.from ?? ''}`;
+  }
+
+  /**
+   * Turn Twilio's default opt-out filtering on or off for one number (its PN/SC SID or its phone number), as
+   * Twilio support does on request. Off: keywords neither block nor unblock, get no carrier reply and no
+   * `OptOutType`; blocks recorded earlier are not enforced on sends from it. A toll-free number keeps the network's
+   * STOP/START/UNSTOP layer (block, unblock, `NETWORK MSG` replies), which Twilio cannot turn off.
+   */
+  setKeywordFiltering(numberSidOrPhone: string, enabled: boolean): SandboxNumber {
+    const n = this.numberBySid(numberSidOrPhone) ?? this.numbersByValue.get(numberSidOrPhone);
+    if (!n) throw notFound(`number ${numberSidOrPhone}`);
+    n.keywordFiltering = enabled;
+    n.dateUpdated = this.now();
+    return n;
+  }
+
+  /** Whether a send from `from` to `to` is refused for an opt-out: Twilio's blocks only while the number filters. */
+  private blocksSend(to: string, scope: { from?: string | null; serviceSid?: string | null }): boolean {
+    if (!this.isOptedOut(to, scope)) return false;
+    const n = scope.from ? this.numbersByValue.get(scope.from) : undefined;
+    return !n || n.keywordFiltering || n.type === 'toll_free';
   }
 
   setAdvancedOptOut(serviceSid: string, enabled: boolean): void {
@@ -819,7 +852,7 @@ export class SandboxEngine {
     if (from && to.startsWith('whatsapp:') !== from.startsWith('whatsapp:')) {
       throw badParam(63007, `Twilio could not find a Channel with the specified From address: ${from}`);
     }
-    if (!test && this.isOptedOut(to, { from, serviceSid })) throw apiError(optedOut(to));
+    if (!test && this.blocksSend(to, { from, serviceSid })) throw apiError(optedOut(to));
     if (service && !from && this.poolOf(service).length === 0) throw badParam(21704, 'The Messaging Service contains no phone numbers.');
 
     const smart = bool(form, 'SmartEncoded') ?? service?.smartEncoding ?? false;
@@ -941,7 +974,7 @@ export class SandboxEngine {
       return;
     }
     m.from = sender.phoneNumber;
-    if (this.isOptedOut(m.to, { from: sender.phoneNumber, serviceSid: service.sid })) {
+    if (this.blocksSend(m.to, { from: sender.phoneNumber, serviceSid: service.sid })) {
       this.setStatus(m, 'failed', 21610);
       m.errorMessage = 'Attempt to send to unsubscribed recipient';
       this.statusCallback(m);
@@ -1248,15 +1281,16 @@ export class SandboxEngine {
     this.store(m);
     this.phoneAdd(input.from, { sid: m.sid, direction: 'sent', from: input.from, to: input.to, body: input.body, mediaUrls, at: now });
 
-    // Keywords (Twilio handles them for long codes, toll-free, and any number in a Messaging Service).
-    const handles = number.type !== 'short_code' || service !== null;
-    const keyword = handles ? classifyKeyword(input.body) : null;
+    // Keywords (Twilio handles them for long codes, toll-free, and any number in a Messaging Service, unless its
+    // default opt-out filtering was turned off; the toll-free network's STOP/START/UNSTOP layer stays regardless).
+    const handles = number.keywordFiltering && (number.type !== 'short_code' || service !== null);
+    const keyword = handles ? classifyKeyword(input.body) : number.type === 'toll_free' ? tollFreeNetworkKeyword(input.body) : null;
     const scope = `${this.optOutScope({ from: number.phoneNumber, serviceSid: service?.sid })}|${input.from}`;
     const replies: SandboxMessage[] = [];
     if (keyword === 'stop') this.optOuts.add(scope);
     if (keyword === 'start') this.optOuts.delete(scope);
     if (keyword) {
-      const text = keyword === 'stop' && number.type === 'toll_free' ? TOLL_FREE_STOP_REPLY : KEYWORD_REPLIES[keyword];
+      const text = !handles ? (keyword === 'stop' ? TOLL_FREE_STOP_REPLY : tollFreeStartReply(input.body)) : keyword === 'stop' && number.type === 'toll_free' ? TOLL_FREE_STOP_REPLY : KEYWORD_REPLIES[keyword];
       replies.push(this.sendReply(number, input.from, { body: text, mediaUrls: [] }, true));
     }
 
@@ -1293,7 +1327,7 @@ export class SandboxEngine {
       params[`MediaUrl${i}`] = x.url;
       params[`MediaContentType${i}`] = x.contentType;
     });
-    if (service?.advancedOptOut && keyword) params.OptOutType = keyword.toUpperCase();
+    if (service?.advancedOptOut && handles && keyword) params.OptOutType = keyword.toUpperCase();
 
     const deliver = (target: string) =>
       new Promise<WebhookAttemptResult>((resolve) => {
@@ -1343,7 +1377,7 @@ export class SandboxEngine {
       seq: ++this.seq,
     };
     this.store(m);
-    if (!keywordReply && this.isOptedOut(to, { from: from.phoneNumber })) {
+    if (!keywordReply && this.blocksSend(to, { from: from.phoneNumber })) {
       this.setStatus(m, 'failed', 21610);
       m.errorMessage = 'Attempt to send to unsubscribed recipient';
       return m;
@@ -1477,6 +1511,16 @@ export class SandboxEngine {
       if (from === n.phoneNumber) map.delete(to);
     });
   }
+}
+
+/** The toll-free network's own layer (support article 360058144374): STOP blocks, START/UNSTOP unblock; nothing else. */
+function tollFreeNetworkKeyword(body: string): 'stop' | 'start' | null {
+  const w = body.trim().toUpperCase();
+  return w === 'STOP' ? 'stop' : w === 'START' || w === 'UNSTOP' ? 'start' : null;
+}
+
+function tollFreeStartReply(body: string): string {
+  return `NETWORK MSG: You have replied "${body.trim().toLowerCase()}" and will begin receiving messages again from this number.`;
 }
 
 export function createSandbox(opts: SandboxOptions = {}): SandboxEngine {

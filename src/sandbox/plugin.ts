@@ -533,7 +533,7 @@ export async function sandboxPlugin(app: FastifyInstance, opts: SandboxPluginOpt
   app.get('/_sandbox', control(() => ({
     name: 'switchboard-sandbox',
     accounts: [...engine.accounts.values()].filter((a) => a.ownerSid === a.sid).map((a) => ({ sid: a.sid, authToken: a.authToken, friendlyName: a.friendlyName, test: a.test })),
-    numbers: engine.numbers().map((n) => ({ phoneNumber: n.phoneNumber, sid: n.sid, accountSid: n.accountSid, type: n.type, smsUrl: n.smsUrl, serviceSid: n.serviceSid })),
+    numbers: engine.numbers().map((n) => ({ phoneNumber: n.phoneNumber, sid: n.sid, accountSid: n.accountSid, type: n.type, smsUrl: n.smsUrl, serviceSid: n.serviceSid, keywordFiltering: n.keywordFiltering })),
     nextDueAt: engine.nextDueAt(),
   })));
   app.get('/_sandbox/phones', control(() => ({ phones: engine.phones.list() })));
@@ -573,14 +573,25 @@ export async function sandboxPlugin(app: FastifyInstance, opts: SandboxPluginOpt
     if (accountSid && !engine.accounts.has(accountSid)) throw new ControlError(404, 'SANDBOX_NOT_FOUND', `unknown account ${accountSid}`, 'accountSid');
     const mps = b.mps;
     if (mps !== undefined && (typeof mps !== 'number' || !(mps > 0))) throw new ControlError(400, 'SANDBOX_INVALID', 'mps must be a positive number', 'mps');
+    const keywordFiltering = b.keywordFiltering;
+    if (keywordFiltering !== undefined && typeof keywordFiltering !== 'boolean') throw new ControlError(400, 'SANDBOX_INVALID', 'keywordFiltering must be a boolean', 'keywordFiltering');
     const n = engine.setNumber({
       phoneNumber,
       ...(accountSid ? { accountSid } : {}),
       ...(type ? { type: type as SandboxSenderType } : {}),
       ...(smsUrl !== undefined ? { smsUrl } : {}),
       ...(typeof mps === 'number' ? { mps } : {}),
+      ...(typeof keywordFiltering === 'boolean' ? { keywordFiltering } : {}),
     });
     return { ...n };
+  }));
+  // Twilio support's "disable default opt-out filtering" for one number (PN/SC SID or phone number).
+  app.post('/_sandbox/numbers/:number/keyword-filtering', control((req) => {
+    const enabled = body(req).enabled;
+    if (typeof enabled !== 'boolean') throw new ControlError(400, 'SANDBOX_INVALID', 'enabled must be a boolean', 'enabled');
+    const id = (req.params as { number: string }).number;
+    if (!engine.numberBySid(id) && !engine.numbersByValue.has(id)) throw new ControlError(404, 'SANDBOX_NOT_FOUND', `unknown number ${id}`);
+    return { ...engine.setKeywordFiltering(id, enabled) };
   }));
   app.post('/_sandbox/services/:sid/advanced-opt-out', control((req) => {
     const enabled = body(req).enabled;

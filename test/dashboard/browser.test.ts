@@ -180,7 +180,8 @@ describe('dashboard in Chromium', () => {
     await page.selectOption('select[name="to"]', '+15005550006');
     await page.click('#reply-form button[type="submit"]');
     await page.waitForSelector('.notice');
-    expect(await page.textContent('.notice')).toContain('Keyword STOP');
+    // The long code of a "switchboard" program has the carrier's keyword filtering off: Switchboard handles the STOP.
+    expect(await page.textContent('.notice')).toBe(`Sent from ${handset}.`);
 
     // The inbound webhook is asynchronous: reload the contact's page until the ledger shows the opt-out.
     await page.goto(`${url}/dashboard/contacts`);
