@@ -9,7 +9,23 @@ import type { Config } from '../config/schema.ts';
 import type { Store } from '../store/store.ts';
 import { UsageError, type CliIo } from './io.ts';
 import { runDoctor } from './doctor.ts';
-import { runSandbox, runSandboxReply, SANDBOX_HELP, SANDBOX_REPLY_HELP, SANDBOX_OPTIONS, SANDBOX_REPLY_OPTIONS } from './sandbox.ts';
+import {
+  runSandbox,
+  runSandboxFault,
+  runSandboxInbox,
+  runSandboxPhones,
+  runSandboxReply,
+  SANDBOX_FAULT_HELP,
+  SANDBOX_FAULT_OPTIONS,
+  SANDBOX_HELP,
+  SANDBOX_INBOX_HELP,
+  SANDBOX_INBOX_OPTIONS,
+  SANDBOX_OPTIONS,
+  SANDBOX_PHONES_HELP,
+  SANDBOX_PHONES_OPTIONS,
+  SANDBOX_REPLY_HELP,
+  SANDBOX_REPLY_OPTIONS,
+} from './sandbox.ts';
 
 export interface CommandContext {
   io: CliIo;
@@ -261,6 +277,9 @@ Revokes a key at once: requests with it get 401 SB_AUTH_INVALID.`,
 
   sandbox: { help: SANDBOX_HELP, options: SANDBOX_OPTIONS, run: runSandbox },
   'sandbox reply': { help: SANDBOX_REPLY_HELP, options: SANDBOX_REPLY_OPTIONS, run: runSandboxReply },
+  'sandbox phones': { help: SANDBOX_PHONES_HELP, options: SANDBOX_PHONES_OPTIONS, run: runSandboxPhones },
+  'sandbox inbox': { help: SANDBOX_INBOX_HELP, options: SANDBOX_INBOX_OPTIONS, run: runSandboxInbox },
+  'sandbox fault': { help: SANDBOX_FAULT_HELP, options: SANDBOX_FAULT_OPTIONS, run: runSandboxFault },
 
   migrate: {
     help: `Usage: switchboard migrate [--config FILE]

@@ -20,6 +20,8 @@ Commands:
   keys revoke <id|name>         Revoke an API key
   sandbox [--port 4010]         Run the sandbox carrier alone
   sandbox reply --from --to --body   Inject an inbound message from a handset
+  sandbox phones | inbox --number N  Read the virtual handsets and their messages
+  sandbox fault add|list|clear|remove  Inject carrier faults (429/5xx, slow, timeouts, callbacks, sender down)
   migrate                       Apply database migrations
   retention run [--dry-run]     Apply the programs' retention now (redaction, raw webhook purge)
   doctor                        Check config, database, provider accounts and public URL

@@ -1,6 +1,7 @@
 /** `switchboard sandbox` (the carrier alone) and `switchboard sandbox reply` (a handset texts a sandbox number). */
 import type { ParseArgsConfig } from 'node:util';
-import { createControlClient, SandboxControlError, type ReplyResponse } from '../sandbox/control-client.ts';
+import { createControlClient, SandboxControlError, type ReplyResponse, type SandboxControlClient } from '../sandbox/control-client.ts';
+import type { FaultKind, FaultSpec } from '../sandbox/faults.ts';
 import { startSandboxServer } from '../sandbox/server.ts';
 import { UsageError } from './io.ts';
 import type { CommandContext } from './commands.ts';
@@ -9,7 +10,7 @@ export const SANDBOX_HELP = `Usage: switchboard sandbox [--port 4010] [--host 12
 
 Runs the Twilio-compatible sandbox carrier alone (Switchboard also mounts it at /sandbox by default).
 Point a Twilio client at it: base URL http://HOST:PORT, account ${'AC00000000000000000000000000000001'}.
-Subcommand: switchboard sandbox reply --help`;
+Subcommands: switchboard sandbox reply | phones | inbox | fault (each with --help)`;
 
 export const SANDBOX_OPTIONS: ParseArgsConfig['options'] = {
   port: { type: 'string' },
@@ -88,4 +89,175 @@ export async function runSandboxReply(ctx: CommandContext): Promise<number> {
   for (const reply of r.replies) ctx.io.out(`Reply to handset: ${reply.body}`);
   const ok = !r.webhook || (r.webhook.status !== null && r.webhook.status >= 200 && r.webhook.status < 300);
   return ok ? 0 : 1;
+}
+
+// ---------------------------------------------------------------- phones, inbox, faults (the control API from the shell)
+
+const CONTROL_OPTIONS: ParseArgsConfig['options'] = {
+  url: { type: 'string' },
+  'control-token': { type: 'string' },
+};
+
+const URL_HELP = `  --url   The sandbox base URL (default: the running Switchboard's {publicUrl}/sandbox; use
+          http://127.0.0.1:4010 for \`switchboard sandbox\`)`;
+
+export const SANDBOX_PHONES_HELP = `Usage: switchboard sandbox phones [--url URL] [--control-token T]
+
+Lists the virtual handsets the sandbox knows (every number that received or sent a message), with message counts.
+${URL_HELP}`;
+export const SANDBOX_PHONES_OPTIONS = CONTROL_OPTIONS;
+
+export const SANDBOX_INBOX_HELP = `Usage: switchboard sandbox inbox --number HANDSET [--url URL] [--control-token T]
+
+Prints a virtual handset's messages, oldest first: what it received (<) and what it sent (>).
+${URL_HELP}`;
+export const SANDBOX_INBOX_OPTIONS: ParseArgsConfig['options'] = { ...CONTROL_OPTIONS, number: { type: 'string' } };
+
+export const SANDBOX_FAULT_HELP = `Usage: switchboard sandbox fault add --kind KIND [options] | list | clear [--kind KIND] | remove ID
+
+Injects carrier faults into a running sandbox, so retries, dedupe and reconciliation can be exercised for real.
+Kinds and their options:
+  status       --status HTTP --code TWILIO_CODE [--retry-after S]   create requests answered with an error (no message)
+  slow         --delay-ms MS                                         create answered late (the message exists)
+  timeout                                                            create never answered (the message exists)
+  callback     --action drop|duplicate|delay|reorder [--delay-ms MS] status callbacks tampered with
+  sender_down  --from SENDER [--code CODE]                           a sender's messages fail asynchronously
+Every kind takes --count N (next N matching events; default until cleared) and --for-ms MS (a time limit).
+${URL_HELP}`;
+export const SANDBOX_FAULT_OPTIONS: ParseArgsConfig['options'] = {
+  ...CONTROL_OPTIONS,
+  kind: { type: 'string' },
+  status: { type: 'string' },
+  code: { type: 'string' },
+  'retry-after': { type: 'string' },
+  'delay-ms': { type: 'string' },
+  action: { type: 'string' },
+  from: { type: 'string' },
+  count: { type: 'string' },
+  'for-ms': { type: 'string' },
+};
+
+const FAULT_KINDS: readonly FaultKind[] = ['status', 'slow', 'timeout', 'callback', 'sender_down'];
+const CALLBACK_ACTIONS = ['drop', 'duplicate', 'delay', 'reorder'] as const;
+
+function controlClient(ctx: CommandContext): { client: SandboxControlClient; base: string } {
+  const base = (opt(ctx, 'url') ?? `${ctx.config().publicUrl}/sandbox`).replace(/\/+$/, '');
+  const token = opt(ctx, 'control-token');
+  return { client: createControlClient({ baseUrl: base, ...(token ? { token } : {}), timeoutMs: 15_000 }), base };
+}
+
+/** Runs a control call and turns its failures into a message and exit code 1. */
+async function withControl(ctx: CommandContext, fn: (client: SandboxControlClient) => Promise<void>): Promise<number> {
+  const { client, base } = controlClient(ctx);
+  try {
+    await fn(client);
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    if (err instanceof SandboxControlError) {
+      ctx.io.err(`Sandbox refused: HTTP ${err.status} ${err.code}: ${err.message}`);
+      return 1;
+    }
+    const cause = (err as Error & { cause?: Error }).cause?.message ?? (err as Error).message;
+    ctx.io.err(`Cannot reach the sandbox at ${base}: ${cause}. Is Switchboard (or \`switchboard sandbox\`) running? (--url)`);
+    return 1;
+  }
+}
+
+function wholeNumber(ctx: CommandContext, name: string): number | undefined {
+  const v = opt(ctx, name);
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v)) throw new UsageError(`--${name} must be a whole number; got "${v}".`);
+  return Number(v);
+}
+
+/** The fault spec described by the flags (pure; exported for tests). */
+export function faultSpecFromFlags(ctx: CommandContext): FaultSpec {
+  const kind = opt(ctx, 'kind');
+  if (!kind || !FAULT_KINDS.includes(kind as FaultKind)) throw new UsageError(`--kind must be one of ${FAULT_KINDS.join(', ')}; got ${JSON.stringify(kind ?? null)}.`);
+  const count = wholeNumber(ctx, 'count');
+  const forMs = wholeNumber(ctx, 'for-ms');
+  const limits = { ...(count !== undefined ? { count } : {}), ...(forMs !== undefined ? { forMs } : {}) };
+  switch (kind as FaultKind) {
+    case 'status': {
+      const status = wholeNumber(ctx, 'status');
+      const code = wholeNumber(ctx, 'code');
+      if (status === undefined || status < 400 || status > 599) throw new UsageError('--status is required for kind status: an HTTP status from 400 to 599 (e.g. 429, 500).');
+      if (code === undefined) throw new UsageError('--code is required for kind status: the Twilio error code to answer with (e.g. 20429, 20500).');
+      const retryAfterS = wholeNumber(ctx, 'retry-after');
+      return { kind: 'status', status, code, ...(retryAfterS !== undefined ? { retryAfterS } : {}), ...limits };
+    }
+    case 'slow': {
+      const delayMs = wholeNumber(ctx, 'delay-ms');
+      if (delayMs === undefined) throw new UsageError('--delay-ms is required for kind slow.');
+      return { kind: 'slow', delayMs, ...limits };
+    }
+    case 'timeout':
+      return { kind: 'timeout', ...limits };
+    case 'callback': {
+      const action = opt(ctx, 'action');
+      if (!CALLBACK_ACTIONS.includes(action as (typeof CALLBACK_ACTIONS)[number])) throw new UsageError(`--action must be one of ${CALLBACK_ACTIONS.join(', ')} for kind callback.`);
+      const delayMs = wholeNumber(ctx, 'delay-ms');
+      return { kind: 'callback', action: action as (typeof CALLBACK_ACTIONS)[number], ...(delayMs !== undefined ? { delayMs } : {}), ...limits };
+    }
+    case 'sender_down': {
+      const from = opt(ctx, 'from');
+      if (!from) throw new UsageError('--from is required for kind sender_down (the sender to take down).');
+      const errorCode = wholeNumber(ctx, 'code');
+      return { kind: 'sender_down', from, ...(errorCode !== undefined ? { errorCode } : {}), ...limits };
+    }
+  }
+}
+
+export async function runSandboxPhones(ctx: CommandContext): Promise<number> {
+  return withControl(ctx, async (client) => {
+    const phones = await client.phones();
+    if (phones.length === 0) ctx.io.out('No handset has sent or received a message yet.');
+    for (const p of phones) ctx.io.out(`${p.number}\t${p.messages} message(s)\tlast ${new Date(p.last).toISOString()}`);
+  });
+}
+
+export async function runSandboxInbox(ctx: CommandContext): Promise<number> {
+  const number = opt(ctx, 'number');
+  if (!number) throw new UsageError('--number is required (the handset, e.g. +14155550100).');
+  return withControl(ctx, async (client) => {
+    const messages = await client.inbox(number);
+    if (messages.length === 0) ctx.io.out(`No messages for ${number}.`);
+    for (const m of messages) {
+      const arrow = m.direction === 'received' ? `< ${m.from}` : `> ${m.to}`;
+      ctx.io.out(`${new Date(m.at).toISOString()} ${arrow} ${m.body}${m.mediaUrls.length ? ` [${m.mediaUrls.length} media]` : ''}`);
+    }
+  });
+}
+
+export async function runSandboxFault(ctx: CommandContext): Promise<number> {
+  const [action, id] = ctx.positionals;
+  switch (action) {
+    case 'add': {
+      const spec = faultSpecFromFlags(ctx);
+      return withControl(ctx, async (client) => ctx.io.out(`Fault ${await client.addFault(spec)} added: ${JSON.stringify(spec)}`));
+    }
+    case 'list':
+      return withControl(ctx, async (client) => {
+        const faults = await client.faults();
+        if (faults.length === 0) ctx.io.out('No active faults.');
+        for (const f of faults) ctx.io.out(`${f.id}\t${JSON.stringify(f.spec)}\tremaining ${f.remaining ?? 'until cleared'}`);
+      });
+    case 'clear': {
+      const kind = opt(ctx, 'kind');
+      if (kind !== undefined && !FAULT_KINDS.includes(kind as FaultKind)) throw new UsageError(`--kind must be one of ${FAULT_KINDS.join(', ')}.`);
+      return withControl(ctx, async (client) => {
+        await client.clearFaults(kind as FaultKind | undefined);
+        ctx.io.out(kind ? `Cleared ${kind} faults.` : 'Cleared all faults.');
+      });
+    }
+    case 'remove':
+      if (!id) throw new UsageError('remove needs the fault id (see `switchboard sandbox fault list`).');
+      return withControl(ctx, async (client) => {
+        await client.removeFault(id);
+        ctx.io.out(`Removed fault ${id}.`);
+      });
+    default:
+      throw new UsageError(`Unknown fault action ${JSON.stringify(action ?? '')}: use add, list, clear or remove.`);
+  }
 }
