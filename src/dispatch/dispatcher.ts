@@ -27,6 +27,7 @@ import { ProviderError, type LookupResult, type ProviderAdapter, type SendResult
 import type { ExpiryOutbox, Store, TransitionRequest } from '../store/store.ts';
 import { decideStatusUpdate } from '../webhooks/status-update.ts';
 import { nextRetryDelay } from './backoff.ts';
+import { WakeLoop } from './wake-loop.ts';
 
 /** `message.status` outbox rows for one change (`next` = the message as it will be, `event` = its timeline event). */
 export type StatusOutboxBuilder = ExpiryOutbox;
@@ -141,12 +142,7 @@ export class Dispatcher {
   private readonly inFlight = new Map<string, Promise<void>>();
   /** Status polls under way (awaited by stop). */
   private readonly polling = new Set<Promise<void>>();
-  private running = false;
-  private loopDone: Promise<void> | null = null;
-  private sleepTimer: NodeJS.Timeout | null = null;
-  private sleepResolve: (() => void) | null = null;
-  /** wake() called while a round was running: run again right away. */
-  private wakePending = false;
+  private readonly loop = new WakeLoop(() => this.loopRound());
   /** The last round could not claim for lack of slots: a finished submit wakes the loop. */
   private starved = false;
 
@@ -171,17 +167,12 @@ export class Dispatcher {
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loopDone = this.loop();
+    this.loop.start();
   }
 
   /** Stop claiming, wait for in-flight submits to be recorded, release this owner's remaining leases. */
   async stop(): Promise<void> {
-    this.running = false;
-    this.interruptSleep();
-    if (this.loopDone) await this.loopDone;
-    this.loopDone = null;
+    await this.loop.stop();
     await Promise.allSettled([...this.inFlight.values(), ...this.polling]);
     try {
       const released = await this.store.releaseLeases(this.owner, this.clock.now());
@@ -193,8 +184,7 @@ export class Dispatcher {
 
   /** New work was accepted: run a round now instead of waiting for the next poll. */
   wake(): void {
-    this.wakePending = true;
-    this.interruptSleep();
+    this.loop.wake();
   }
 
   /** One full round; waits until every submit it started has been recorded. */
@@ -206,42 +196,23 @@ export class Dispatcher {
 
   // ---------------------------------------------------------------- loop
 
-  private async loop(): Promise<void> {
-    while (this.running) {
-      this.wakePending = false;
-      let delay = this.config.idlePollMs;
-      try {
-        const { result } = await this.round();
-        const now = this.clock.now();
-        if (this.starved) {
-          // Woken by a finished submit (or the poll) rather than spinning on work we cannot take yet.
-          delay = this.config.idlePollMs;
-        } else if (result.wakeAt !== null) {
-          delay = Math.min(delay, Math.max(0, result.wakeAt - now));
-        }
-        if (result.claimed === 0 && result.reconciled === 0 && result.expired === 0 && result.polled === 0) delay = Math.max(delay, MIN_IDLE_SLEEP_MS);
-      } catch (err) {
-        this.log.error({ err }, 'dispatch round failed');
+  /** One round of the background loop; returns how long to sleep before the next (ms). */
+  private async loopRound(): Promise<number> {
+    let delay = this.config.idlePollMs;
+    try {
+      const { result } = await this.round();
+      const now = this.clock.now();
+      if (this.starved) {
+        // Woken by a finished submit (or the poll) rather than spinning on work we cannot take yet.
+        delay = this.config.idlePollMs;
+      } else if (result.wakeAt !== null) {
+        delay = Math.min(delay, Math.max(0, result.wakeAt - now));
       }
-      if (!this.running) break;
-      if (this.wakePending) continue;
-      await this.sleep(delay);
+      if (result.claimed === 0 && result.reconciled === 0 && result.expired === 0 && result.polled === 0) delay = Math.max(delay, MIN_IDLE_SLEEP_MS);
+    } catch (err) {
+      this.log.error({ err }, 'dispatch round failed');
     }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      this.sleepResolve = resolve;
-      this.sleepTimer = setTimeout(() => this.interruptSleep(), ms);
-    });
-  }
-
-  private interruptSleep(): void {
-    if (this.sleepTimer) clearTimeout(this.sleepTimer);
-    this.sleepTimer = null;
-    const resolve = this.sleepResolve;
-    this.sleepResolve = null;
-    resolve?.();
+    return delay;
   }
 
   // ---------------------------------------------------------------- round
@@ -289,7 +260,7 @@ export class Dispatcher {
     for (const m of claimed) {
       const p = this.submit(m).finally(() => {
         this.inFlight.delete(m.id);
-        if (this.starved && this.running) this.wake();
+        if (this.starved && this.loop.isRunning) this.wake();
       });
       this.inFlight.set(m.id, p);
       submits.push(p);

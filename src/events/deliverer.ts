@@ -20,6 +20,7 @@ import type { OutboxRow, Store } from '../store/store.ts';
 import { classifyDeliveryResponse, DELIVERY_TIMEOUT_MS, nextDeliveryAttempt } from './retry-policy.ts';
 import { signEvent, SIGNATURE_HEADER } from './signing.ts';
 import { checkResolvedAddress, checkWebhookUrl, type UrlPolicyOptions } from './url-policy.ts';
+import { WakeLoop } from '../dispatch/wake-loop.ts';
 
 type LogFn = (obj: Record<string, unknown>, msg?: string) => void;
 export interface DelivererLogger {
@@ -64,11 +65,7 @@ export class EventDeliverer {
   private readonly policy: UrlPolicyOptions;
   private readonly agent: Agent;
   private readonly onAttempt: ((row: OutboxRow, result: DeliveryResult) => void) | undefined;
-  private running = false;
-  private loopDone: Promise<void> | null = null;
-  private timer: NodeJS.Timeout | null = null;
-  private wakeUp: (() => void) | null = null;
-  private wakePending = false;
+  private readonly loop = new WakeLoop(() => this.loopRound());
 
   constructor(deps: DelivererDeps) {
     this.store = deps.store;
@@ -105,52 +102,31 @@ export class EventDeliverer {
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loopDone = this.loop();
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
-    this.running = false;
-    this.interrupt();
-    if (this.loopDone) await this.loopDone;
-    this.loopDone = null;
+    await this.loop.stop();
     await this.agent.close();
   }
 
   /** New rows were enqueued: run a round now. */
   wake(): void {
-    this.wakePending = true;
-    this.interrupt();
+    this.loop.wake();
   }
 
-  private interrupt(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    const w = this.wakeUp;
-    this.wakeUp = null;
-    w?.();
-  }
-
-  private async loop(): Promise<void> {
-    while (this.running) {
-      this.wakePending = false;
-      let delay = this.config.idlePollMs;
-      try {
-        const done = await this.runOnce();
-        const next = await this.store.nextDeliveryDueAt();
-        if (next !== null) delay = Math.min(delay, Math.max(0, next - this.clock.now()));
-        if (done.length === 0) delay = Math.max(delay, 5);
-      } catch (err) {
-        this.log.error({ err }, 'event delivery round failed');
-      }
-      if (!this.running) break;
-      if (this.wakePending) continue;
-      await new Promise<void>((r) => {
-        this.wakeUp = r;
-        this.timer = setTimeout(() => this.interrupt(), delay);
-      });
+  /** One round of the background loop; returns how long to sleep before the next (ms). */
+  private async loopRound(): Promise<number> {
+    let delay = this.config.idlePollMs;
+    try {
+      const done = await this.runOnce();
+      const next = await this.store.nextDeliveryDueAt();
+      if (next !== null) delay = Math.min(delay, Math.max(0, next - this.clock.now()));
+      if (done.length === 0) delay = Math.max(delay, 5);
+    } catch (err) {
+      this.log.error({ err }, 'event delivery round failed');
     }
+    return delay;
   }
 
   /** One round: claim due rows and deliver them (in parallel up to `concurrency`); resolves when all are recorded. */

@@ -4,11 +4,10 @@
  * newer STOP; the import's opt-out fails queued messages).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp, type App } from '../../src/app.ts';
+import type { App } from '../../src/app.ts';
 import { createApiKey } from '../../src/api/keys.ts';
 import { DEFAULT_PROGRAM, type ProgramConfig } from '../../src/compliance/programs.ts';
-import { loadConfig } from '../../src/config/load.ts';
-import { tempDir } from '../e2e/support.ts';
+import { startTestApp, tempDir } from '../e2e/support.ts';
 
 const tmp = tempDir('sb-consent-api-');
 let built: App;
@@ -19,22 +18,12 @@ let reader: string;
 const marketing: ProgramConfig = { ...(DEFAULT_PROGRAM as ProgramConfig), name: 'marketing', senders: ['sandbox:*'] };
 
 beforeAll(async () => {
-  const config = loadConfig({
-    env: {},
-    cwd: tmp.dir,
-    file: null,
-    overrides: {
-      server: { port: 0 },
-      databaseUrl: `sqlite:${tmp.dir}/switchboard.db`,
-      logLevel: 'silent',
-      sandbox: { enabled: false },
-      dispatch: { enabled: false },
-      devKeyOnFirstStart: false,
-      compliance: { programs: [marketing] },
-    },
-  });
-  built = await buildApp(config, { handleSignals: false });
-  url = await built.start();
+  ({ built, url } = await startTestApp(tmp.dir, {
+    sandbox: { enabled: false },
+    dispatch: { enabled: false },
+    devKeyOnFirstStart: false,
+    compliance: { programs: [marketing] },
+  }));
   const now = Date.now();
   writer = (await createApiKey(built.store, { name: 'crm', scopes: ['consent:read', 'consent:write', 'messages:send'], now })).token;
   reader = (await createApiKey(built.store, { name: 'bi', scopes: ['consent:read'], now })).token;

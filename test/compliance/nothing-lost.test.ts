@@ -17,11 +17,10 @@ import type { Config } from '../../src/config/schema.ts';
 import { ManualClock } from '../../src/domain/clock.ts';
 import type { MessageRecord } from '../../src/domain/message.ts';
 import { replyIdFor } from '../../src/inbound/inbound-handler.ts';
-import { checkPostgres, createTestSchema } from '../../src/store/postgres/test-db.ts';
-import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import { checkPostgres } from '../../src/store/postgres/test-db.ts';
 import type { OutboxRow, Store } from '../../src/store/store.ts';
 import { twilioWebhookRoutes } from '../../src/webhooks/twilio-webhooks.ts';
-import { tempDir } from '../dispatch/support.ts';
+import { crashing, storeEngines, type Crash, type Engine } from '../dispatch/support.ts';
 
 const T0 = Date.UTC(2026, 2, 3, 14, 0, 0);
 const PUBLIC_URL = 'https://sb.example.com';
@@ -30,51 +29,8 @@ const SENDER = '+15005550006';
 const KEY_ID = 'key_billing';
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
 
-interface Engine {
-  /** A store on the engine's database (a new instance each call: a restart), not migrated. */
-  open(): Store;
-  cleanup(): Promise<void>;
-}
-
 const pgReach = await checkPostgres();
-const engines: [string, () => Promise<Engine>][] = [
-  [
-    'sqlite',
-    async () => {
-      const tmp = tempDir('sb-nothing-lost-');
-      const path = `${tmp.dir}/sb.db`;
-      return { open: () => createSqliteStore({ path }), cleanup: async () => tmp.cleanup() };
-    },
-  ],
-  [
-    'postgres',
-    async () => {
-      const schema = await createTestSchema();
-      return { open: () => schema.store(), cleanup: () => schema.drop() };
-    },
-  ],
-];
-
-type Crash = { method: keyof Store; when: 'before' | 'after' } | null;
-
-/** The store as a process sees it until it dies: `crash.method` throws once (before or after doing its work). */
-function crashing(store: Store, crash: Crash): Store {
-  let armed = crash !== null;
-  return new Proxy(store, {
-    get(target, prop, receiver) {
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      if (typeof v !== 'function') return v;
-      if (armed && crash && prop === crash.method) {
-        return async (...args: unknown[]) => {
-          armed = false;
-          if (crash.when === 'after') await (v as (...a: unknown[]) => Promise<unknown>).apply(target, args);
-          throw new Error(`simulated crash ${crash.when} ${String(prop)}`);
-        };
-      }
-      return (v as (...a: unknown[]) => unknown).bind(target);
-    },
-  });
-}
+const engines = storeEngines('sb-nothing-lost-');
 
 describe.each(engines)('nothing lost (%s)', (name, makeEngine) => {
   const run = name === 'sqlite' || pgReach.ok || !!process.env.CI;

@@ -14,10 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp, type App } from '../../src/app.ts';
+import type { App } from '../../src/app.ts';
 import { contractMessage } from '../../src/store/contract/store-contract.ts';
-import { loadConfig } from '../../src/config/load.ts';
-import { tempDir, waitFor } from '../e2e/support.ts';
+import { startTestApp, tempDir, waitFor } from '../e2e/support.ts';
 
 const CHROMIUM = process.env.SB_CHROMIUM ?? '/usr/bin/chromium';
 const SHOTS = process.env.SB_SCREENSHOTS === '1' ? join(import.meta.dirname, '../../docs/screenshots') : null;
@@ -32,19 +31,7 @@ const profile = mkdtempSync(join(tmpdir(), 'sb-chromium-'));
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: apt-get install -y chromium (or set SB_CHROMIUM)`);
-  const config = loadConfig({
-    env: {},
-    cwd: tmp.dir,
-    file: null,
-    overrides: {
-      server: { port: 0 },
-      databaseUrl: `sqlite:${tmp.dir}/switchboard.db`,
-      logLevel: 'silent',
-      sandbox: { latency: { sendingMs: 5, sentMs: 20, deliveredMs: 40 } },
-    },
-  });
-  built = await buildApp(config, { handleSignals: false });
-  url = await built.start();
+  ({ built, url } = await startTestApp(tmp.dir, { sandbox: { latency: { sendingMs: 5, sentMs: 20, deliveredMs: 40 } } }));
   token = built.devKey!.token;
   // A fresh profile directory per run (Playwright passes it as --user-data-dir).
   browser = await chromium.launchPersistentContext(profile, {

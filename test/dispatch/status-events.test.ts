@@ -16,60 +16,16 @@ import { ManualClock } from '../../src/domain/clock.ts';
 import type { MessageRecord, NewEvent } from '../../src/domain/message.ts';
 import { Dispatcher } from '../../src/dispatch/dispatcher.ts';
 import { ProviderError, type LookupResult, type ProviderAdapter, type SendResult } from '../../src/providers/provider.ts';
-import { checkPostgres, createTestSchema } from '../../src/store/postgres/test-db.ts';
-import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import { checkPostgres } from '../../src/store/postgres/test-db.ts';
 import type { OutboxRow, Store } from '../../src/store/store.ts';
 import { decideStatusUpdate } from '../../src/webhooks/status-update.ts';
-import { dispatchConfig, insertRecords, makeRecord, tempDir } from './support.ts';
+import { crashing, dispatchConfig, insertRecords, makeRecord, storeEngines, type Crash, type Engine } from './support.ts';
 
 const T0 = Date.UTC(2026, 3, 7, 9, 0, 0);
 const KEY_ID = 'key_billing';
 
-interface Engine {
-  /** A store on the engine's database (a new instance each call: a restart), not migrated. */
-  open(): Store;
-  cleanup(): Promise<void>;
-}
-
 const pgReach = await checkPostgres();
-const engines: [string, () => Promise<Engine>][] = [
-  [
-    'sqlite',
-    async () => {
-      const tmp = tempDir('sb-status-events-');
-      const path = `${tmp.dir}/sb.db`;
-      return { open: () => createSqliteStore({ path }), cleanup: async () => tmp.cleanup() };
-    },
-  ],
-  [
-    'postgres',
-    async () => {
-      const schema = await createTestSchema();
-      return { open: () => schema.store(), cleanup: () => schema.drop() };
-    },
-  ],
-];
-
-type Crash = { method: keyof Store; when: 'before' | 'after' } | null;
-
-/** The store as a process sees it until it dies: `crash.method` throws once (before or after doing its work). */
-function crashing(store: Store, crash: Crash): Store {
-  let armed = crash !== null;
-  return new Proxy(store, {
-    get(target, prop, receiver) {
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      if (typeof v !== 'function') return v;
-      if (armed && crash && prop === crash.method) {
-        return async (...args: unknown[]) => {
-          armed = false;
-          if (crash.when === 'after') await (v as (...a: unknown[]) => Promise<unknown>).apply(target, args);
-          throw new Error(`simulated crash ${crash.when} ${String(prop)}`);
-        };
-      }
-      return (v as (...a: unknown[]) => unknown).bind(target);
-    },
-  });
-}
+const engines = storeEngines('sb-status-events-');
 
 /** A provider whose answers the test scripts. */
 function scriptedAdapter(o: { send: (id: string) => Promise<SendResult>; lookup?: () => Promise<LookupResult | null> }): ProviderAdapter & { sends: number; lookups: number } {

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { DEFAULT_PRIORITY, type Category, type MessageRecord, type NewEvent } from '../../src/domain/message.ts';
 import { newId } from '../../src/domain/ids.ts';
 import type { DispatchConfig } from '../../src/config/schema.ts';
+import { createTestSchema } from '../../src/store/postgres/test-db.ts';
+import { createSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import type { Store } from '../../src/store/store.ts';
 
 export function tempDir(prefix = 'sb-dispatch-'): { dir: string; cleanup: () => void } {
@@ -148,4 +150,53 @@ export async function startTestSandbox(opts: { clock?: Clock } = {}): Promise<Sa
     clearFaults: () => void sb.sandbox.faults.clear(),
     close: () => sb.close(),
   };
+}
+
+/** A database to crash and restart on. */
+export interface Engine {
+  /** A store on the engine's database (a new instance each call: a restart), not migrated. */
+  open(): Store;
+  cleanup(): Promise<void>;
+}
+
+/** Both engines as `describe.each` rows: a SQLite file in a temp dir named `prefix…`, a fresh PostgreSQL schema. */
+export function storeEngines(prefix: string): [string, () => Promise<Engine>][] {
+  return [
+    [
+      'sqlite',
+      async () => {
+        const tmp = tempDir(prefix);
+        const path = `${tmp.dir}/sb.db`;
+        return { open: () => createSqliteStore({ path }), cleanup: async () => tmp.cleanup() };
+      },
+    ],
+    [
+      'postgres',
+      async () => {
+        const schema = await createTestSchema();
+        return { open: () => schema.store(), cleanup: () => schema.drop() };
+      },
+    ],
+  ];
+}
+
+export type Crash = { method: keyof Store; when: 'before' | 'after' } | null;
+
+/** The store as a process sees it until it dies: `crash.method` throws once (before or after doing its work). */
+export function crashing(store: Store, crash: Crash): Store {
+  let armed = crash !== null;
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof v !== 'function') return v;
+      if (armed && crash && prop === crash.method) {
+        return async (...args: unknown[]) => {
+          armed = false;
+          if (crash.when === 'after') await (v as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          throw new Error(`simulated crash ${crash.when} ${String(prop)}`);
+        };
+      }
+      return (v as (...a: unknown[]) => unknown).bind(target);
+    },
+  });
 }

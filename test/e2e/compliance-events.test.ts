@@ -11,10 +11,9 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp, type App } from '../../src/app.ts';
-import { loadConfig } from '../../src/config/load.ts';
+import type { App } from '../../src/app.ts';
 import { ManualClock } from '../../src/domain/clock.ts';
-import { tempDir, waitFor } from './support.ts';
+import { startTestApp, tempDir, waitFor } from './support.ts';
 
 const HANDSET = '+14155550188';
 const LONG_CODE = '+15005550006';
@@ -63,19 +62,7 @@ beforeAll(async () => {
   hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hooks/switchboard`;
 
   clock = new ManualClock(Date.now());
-  const config = loadConfig({
-    env: {},
-    cwd: tmp.dir,
-    file: null,
-    overrides: {
-      server: { port: 0 },
-      databaseUrl: `sqlite:${tmp.dir}/switchboard.db`,
-      logLevel: 'silent',
-      events: { allowLoopbackUrls: true, idlePollMs: 50 },
-    },
-  });
-  built = await buildApp(config, { handleSignals: false, clock });
-  url = await built.start();
+  ({ built, url } = await startTestApp(tmp.dir, { events: { allowLoopbackUrls: true, idlePollMs: 50 } }, { clock }));
   token = built.devKey!.token;
 }, 60_000);
 

@@ -7,12 +7,11 @@
  * evidence (JSON and CSV).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp, type App } from '../../src/app.ts';
+import type { App } from '../../src/app.ts';
 import { DEFAULT_KEYWORDS } from '../../src/inbound/keywords.ts';
-import { loadConfig } from '../../src/config/load.ts';
 import { SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN } from '../../src/config/schema.ts';
 import type { ProgramConfig } from '../../src/compliance/programs.ts';
-import { tempDir, waitFor } from './support.ts';
+import { startTestApp, tempDir, waitFor } from './support.ts';
 
 const HANDSET = '+14155550177';
 const SHORT_CODE = '55501';
@@ -40,34 +39,24 @@ let token: string;
 const tmp = tempDir('sb-compliance-');
 
 beforeAll(async () => {
-  const config = loadConfig({
-    env: {},
-    cwd: tmp.dir,
-    file: null,
-    overrides: {
-      server: { port: 0 },
-      databaseUrl: `sqlite:${tmp.dir}/switchboard.db`,
-      logLevel: 'silent',
-      sandbox: { latency: { sendingMs: 5, sentMs: 10, deliveredMs: 20 } },
-      accounts: [
-        {
-          name: 'sandbox',
-          provider: 'twilio',
-          baseUrl: 'http://127.0.0.1:0/sandbox',
-          accountSid: SANDBOX_ACCOUNT_SID,
-          authToken: SANDBOX_AUTH_TOKEN,
-          senders: [
-            { from: LONG_CODE, type: 'long_code', mps: 10 },
-            // A short code without a Messaging Service: the carrier leaves keywords to Switchboard (as Twilio does).
-            { from: SHORT_CODE, type: 'short_code', mps: 20 },
-          ],
-        },
-      ],
-      compliance: { programs: [alerts] },
-    },
-  });
-  built = await buildApp(config, { handleSignals: false });
-  url = await built.start();
+  ({ built, url } = await startTestApp(tmp.dir, {
+    sandbox: { latency: { sendingMs: 5, sentMs: 10, deliveredMs: 20 } },
+    accounts: [
+      {
+        name: 'sandbox',
+        provider: 'twilio',
+        baseUrl: 'http://127.0.0.1:0/sandbox',
+        accountSid: SANDBOX_ACCOUNT_SID,
+        authToken: SANDBOX_AUTH_TOKEN,
+        senders: [
+          { from: LONG_CODE, type: 'long_code', mps: 10 },
+          // A short code without a Messaging Service: the carrier leaves keywords to Switchboard (as Twilio does).
+          { from: SHORT_CODE, type: 'short_code', mps: 20 },
+        ],
+      },
+    ],
+    compliance: { programs: [alerts] },
+  }));
   token = built.devKey!.token;
 }, 60_000);
 

@@ -12,8 +12,7 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp, type App } from '../../src/app.ts';
-import { loadConfig } from '../../src/config/load.ts';
+import type { App } from '../../src/app.ts';
 import { SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN } from '../../src/config/schema.ts';
 import { DEFAULT_PROGRAM, type ProgramConfig } from '../../src/compliance/programs.ts';
 import { replyIdFor } from '../../src/inbound/inbound-handler.ts';
@@ -21,7 +20,7 @@ import { DEFAULT_KEYWORDS } from '../../src/inbound/keywords.ts';
 import type { ReplyResult } from '../../src/sandbox/engine.ts';
 import { KEYWORD_REPLIES, TOLL_FREE_STOP_REPLY } from '../../src/sandbox/magic.ts';
 import { TEST_DATABASE_URL } from '../../src/store/postgres/test-db.ts';
-import { tempDir, waitFor } from './support.ts';
+import { startTestApp, tempDir, waitFor } from './support.ts';
 
 /** Program "alerts" (configured texts, French keywords, autoReplies left at its default). */
 const LONG_CODE = '+15005550006';
@@ -65,36 +64,27 @@ describe.each([
   let token: string;
 
   beforeAll(async () => {
-    const config = loadConfig({
-      env: {},
-      cwd: tmp.dir,
-      file: null,
-      overrides: {
-        server: { port: 0 },
-        databaseUrl: databaseUrl(),
-        logLevel: 'silent',
-        sandbox: { latency: { sendingMs: 5, sentMs: 10, deliveredMs: 20 } },
-        accounts: [
-          {
-            name: 'sandbox',
-            provider: 'twilio',
-            baseUrl: 'http://127.0.0.1:0/sandbox',
-            accountSid: SANDBOX_ACCOUNT_SID,
-            authToken: SANDBOX_AUTH_TOKEN,
-            senders: [
-              { from: LONG_CODE, type: 'long_code', mps: 20 },
-              { from: DEFAULT_LONG_CODE, type: 'long_code', mps: 20 },
-              { from: TOLL_FREE, type: 'toll_free', mps: 20 },
-              { from: PROVIDER_LONG_CODE, type: 'long_code', mps: 20 },
-              { from: SHORT_CODE, type: 'short_code', mps: 20 },
-            ],
-          },
-        ],
-        compliance: { programs: [alerts, care] },
-      },
-    });
-    built = await buildApp(config, { handleSignals: false });
-    url = await built.start();
+    ({ built, url } = await startTestApp(tmp.dir, {
+      databaseUrl: databaseUrl(),
+      sandbox: { latency: { sendingMs: 5, sentMs: 10, deliveredMs: 20 } },
+      accounts: [
+        {
+          name: 'sandbox',
+          provider: 'twilio',
+          baseUrl: 'http://127.0.0.1:0/sandbox',
+          accountSid: SANDBOX_ACCOUNT_SID,
+          authToken: SANDBOX_AUTH_TOKEN,
+          senders: [
+            { from: LONG_CODE, type: 'long_code', mps: 20 },
+            { from: DEFAULT_LONG_CODE, type: 'long_code', mps: 20 },
+            { from: TOLL_FREE, type: 'toll_free', mps: 20 },
+            { from: PROVIDER_LONG_CODE, type: 'long_code', mps: 20 },
+            { from: SHORT_CODE, type: 'short_code', mps: 20 },
+          ],
+        },
+      ],
+      compliance: { programs: [alerts, care] },
+    }));
     token = built.devKey!.token;
   }, 60_000);
 

@@ -8,10 +8,9 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildApp, openStore } from '../../src/app.ts';
-import { loadConfig } from '../../src/config/load.ts';
+import { openStore } from '../../src/app.ts';
 import { TEST_DATABASE_URL } from '../../src/store/postgres/test-db.ts';
-import { tempDir } from './support.ts';
+import { startTestApp, tempDir } from './support.ts';
 
 const CHILD = fileURLToPath(new URL('./thread-crash-child.ts', import.meta.url));
 const tmp = tempDir('sb-threads-');
@@ -57,9 +56,7 @@ async function expectThreads(databaseUrl: string, to: string[]): Promise<void> {
 describe.each(engines)('outbound threading is durable with the message (%s)', (_engine, dbUrl) => {
   it('close() right after the 2xx: every thread is filed and owned by the sending app', async () => {
     const databaseUrl = dbUrl();
-    const config = loadConfig({ env: {}, file: null, cwd: tmp.dir, overrides: { server: { port: 0 }, databaseUrl, logLevel: 'silent' } });
-    const built = await buildApp(config, { handleSignals: false });
-    const url = await built.start();
+    const { built, url } = await startTestApp(tmp.dir, { databaseUrl });
     const to = contacts(0);
     const res = await fetch(`${url}/v1/messages/batch`, {
       method: 'POST',

@@ -4,10 +4,9 @@
  * our webhook → GET shows `delivered` with the whole timeline. Then an inbound reply through the CLI.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp, type App } from '../../src/app.ts';
+import type { App } from '../../src/app.ts';
 import { main } from '../../src/cli/main.ts';
-import { loadConfig } from '../../src/config/load.ts';
-import { captureIo, tempDir, waitFor } from './support.ts';
+import { captureIo, startTestApp, tempDir, waitFor } from './support.ts';
 
 let built: App;
 let url: string;
@@ -15,21 +14,11 @@ let token: string;
 const tmp = tempDir();
 
 beforeAll(async () => {
-  const config = loadConfig({
-    env: {},
-    cwd: tmp.dir,
-    file: null,
-    overrides: {
-      server: { port: 0 },
-      databaseUrl: `sqlite:${tmp.dir}/switchboard.db`,
-      logLevel: 'silent',
-      sandbox: { latency: { sendingMs: 5, sentMs: 20, deliveredMs: 40 } },
-      // The longest idle sleep: delivery within the test's deadline shows that an accepted message wakes the dispatcher.
-      dispatch: { idlePollMs: 60_000 },
-    },
-  });
-  built = await buildApp(config, { handleSignals: false });
-  url = await built.start();
+  ({ built, url } = await startTestApp(tmp.dir, {
+    sandbox: { latency: { sendingMs: 5, sentMs: 20, deliveredMs: 40 } },
+    // The longest idle sleep: delivery within the test's deadline shows that an accepted message wakes the dispatcher.
+    dispatch: { idlePollMs: 60_000 },
+  }));
   expect(built.devKey, 'first start creates a dev key').not.toBeNull();
   token = built.devKey!.token;
 });

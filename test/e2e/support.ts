@@ -2,7 +2,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buildApp, type App, type AppDeps } from '../../src/app.ts';
 import type { CliIo } from '../../src/cli/io.ts';
+import { loadConfig } from '../../src/config/load.ts';
 
 export function tempDir(prefix = 'sb-e2e-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -26,4 +28,28 @@ export function captureIo(env: NodeJS.ProcessEnv = {}, cwd = process.cwd()): Cli
   const stdout: string[] = [];
   const stderr: string[] = [];
   return { stdout, stderr, out: (t) => void stdout.push(t), err: (t) => void stderr.push(t), env, cwd };
+}
+
+/**
+ * Config of an app under test: port 0 (127.0.0.1), silent logs, a SQLite file in `dir`. `overrides` are laid over
+ * those by top-level key (pass `databaseUrl` for another store), then over the defaults as loadConfig does.
+ */
+export function testConfig(dir: string, overrides: Record<string, unknown> = {}): ReturnType<typeof loadConfig> {
+  return loadConfig({
+    env: {},
+    cwd: dir,
+    file: null,
+    overrides: { server: { port: 0 }, databaseUrl: `sqlite:${dir}/switchboard.db`, logLevel: 'silent', ...overrides },
+  });
+}
+
+/** buildApp over testConfig(dir, overrides), started (closed again if start fails); `url` is its base URL. */
+export async function startTestApp(dir: string, overrides: Record<string, unknown> = {}, deps: AppDeps = {}): Promise<{ built: App; url: string }> {
+  const built = await buildApp(testConfig(dir, overrides), { handleSignals: false, ...deps });
+  try {
+    return { built, url: await built.start() };
+  } catch (err) {
+    await built.close();
+    throw err;
+  }
 }

@@ -8,11 +8,10 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp, type App } from '../../src/app.ts';
-import { loadConfig } from '../../src/config/load.ts';
+import type { App } from '../../src/app.ts';
 import { parseExposition, sumOf, type Sample } from '../../src/metrics/exposition.ts';
 import { SANDBOX_NUMBERS } from '../../src/sandbox/magic.ts';
-import { tempDir, waitFor } from '../e2e/support.ts';
+import { startTestApp, tempDir, waitFor } from '../e2e/support.ts';
 
 let built: App;
 let url: string;
@@ -22,19 +21,6 @@ let hooksUrl: string;
 const tmp = tempDir('sb-metrics-');
 
 beforeAll(async () => {
-  const config = loadConfig({
-    env: {},
-    cwd: tmp.dir,
-    file: null,
-    overrides: {
-      server: { port: 0 },
-      databaseUrl: `sqlite:${tmp.dir}/switchboard.db`,
-      logLevel: 'silent',
-      sandbox: { latency: { sendingMs: 5, sentMs: 20, deliveredMs: 40 } },
-      // The apps' webhook receiver below listens on 127.0.0.1.
-      events: { allowLoopbackUrls: true },
-    },
-  });
   hooks = createServer((req, res) => {
     req.resume();
     req.on('end', () => {
@@ -45,8 +31,11 @@ beforeAll(async () => {
   hooks.listen(0, '127.0.0.1');
   await once(hooks, 'listening');
   hooksUrl = `http://127.0.0.1:${(hooks.address() as AddressInfo).port}`;
-  built = await buildApp(config, { handleSignals: false });
-  url = await built.start();
+  ({ built, url } = await startTestApp(tmp.dir, {
+    sandbox: { latency: { sendingMs: 5, sentMs: 20, deliveredMs: 40 } },
+    // The apps' webhook receiver below listens on 127.0.0.1.
+    events: { allowLoopbackUrls: true },
+  }));
   token = built.devKey!.token;
 });
 

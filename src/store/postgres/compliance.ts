@@ -8,9 +8,8 @@
  * - claimDueDeliveries takes rows with FOR UPDATE SKIP LOCKED, so instances never deliver the same row twice at once.
  */
 import type pg from 'pg';
-import { applyConsentChange, emptySnapshot, type ConsentEvent, type ConsentSnapshot, type ConsentSource, type ConsentState } from '../../compliance/consent-policy.ts';
+import { applyConsentChange, emptySnapshot, type ConsentSnapshot } from '../../compliance/consent-policy.ts';
 import { ulid } from '../../domain/ids.ts';
-import type { AppEventType } from '../../events/types.ts';
 import {
   consentKey,
   type CompleteDeliveryRequest,
@@ -18,20 +17,17 @@ import {
   type ConversationStore,
   type RetentionStore,
   type ConsentHistoryEntry,
-  type DeliveryRow,
   type NewOutboxRow,
-  type OutboxRow,
-  type OutboxStatus,
   type RecordConsentRequest,
   type RecordConsentResult,
   type SubscriptionRecord,
 } from '../compliance-port.ts';
+import { deliveryFromRow, historyFromRow, jsonAsIs, outboxFromRow, snapshotFromRow, subscriptionFromRow, type Row } from '../rows.ts';
 
 /** Error message of messages failed by the opt-out sweep (the same text as the SQLite store). */
 export const OPT_OUT_MESSAGE = 'The recipient opted out of this program (Twilio 21610)';
 const EXPORT_PAGE = 500;
 
-type Row = Record<string, unknown>;
 type Queryable = Pick<pg.PoolClient, 'query'>;
 
 export interface ComplianceDeps {
@@ -43,81 +39,11 @@ export interface ComplianceDeps {
   tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T>;
 }
 
-const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : (v as number));
-
-function toSnapshot(r: Row): ConsentSnapshot {
-  return {
-    contact: r.contact as string,
-    program: r.program as string,
-    state: r.state as ConsentState,
-    since: r.since as number,
-    source: (r.source ?? null) as ConsentSource | null,
-    eventId: (r.event_id ?? null) as string | null,
-  };
-}
-
-function toHistory(r: Row): ConsentHistoryEntry {
-  return {
-    id: r.id as string,
-    seq: r.seq as number,
-    contact: r.contact as string,
-    program: r.program as string,
-    state: r.state as ConsentState,
-    source: r.source as ConsentSource,
-    at: r.at as number,
-    recordedAt: r.recorded_at as number,
-    evidence: r.evidence as ConsentEvent['evidence'],
-  };
-}
-
-function toSub(r: Row): SubscriptionRecord {
-  return {
-    id: r.id as string,
-    keyId: r.key_id as string,
-    app: r.app as string,
-    url: r.url as string,
-    events: r.events as AppEventType[],
-    secrets: r.secrets as string[],
-    status: r.status as SubscriptionRecord['status'],
-    disabledReason: (r.disabled_reason ?? null) as string | null,
-    createdAt: r.created_at as number,
-    deletedAt: numOrNull(r.deleted_at),
-  };
-}
-
-function toOutbox(r: Row): OutboxRow {
-  return {
-    id: r.id as string,
-    eventId: r.event_id as string,
-    subscriptionId: r.subscription_id as string,
-    type: r.type as AppEventType,
-    payload: r.payload as string,
-    status: r.status as OutboxStatus,
-    attempts: r.attempts as number,
-    firstAttemptAt: numOrNull(r.first_attempt_at),
-    nextAttemptAt: r.next_attempt_at as number,
-    leaseOwner: (r.lease_owner ?? null) as string | null,
-    leaseExpiresAt: numOrNull(r.lease_expires_at),
-    createdAt: r.created_at as number,
-    completedAt: numOrNull(r.completed_at),
-  };
-}
-
-function toDelivery(r: Row): DeliveryRow {
-  return {
-    seq: r.seq as number,
-    outboxId: r.outbox_id as string,
-    subscriptionId: r.subscription_id as string,
-    eventId: r.event_id as string,
-    type: r.type as AppEventType,
-    attempt: r.attempt as number,
-    startedAt: r.started_at as number,
-    durationMs: numOrNull(r.duration_ms),
-    httpStatus: numOrNull(r.http_status),
-    error: (r.error ?? null) as string | null,
-    outcome: r.outcome as DeliveryRow['outcome'],
-  };
-}
+const toSnapshot = snapshotFromRow;
+const toHistory = (r: Row): ConsentHistoryEntry => historyFromRow(r, jsonAsIs);
+const toSub = (r: Row): SubscriptionRecord => subscriptionFromRow(r, jsonAsIs);
+const toOutbox = outboxFromRow;
+const toDelivery = deliveryFromRow;
 
 export function postgresCompliance(d: ComplianceDeps): Omit<ComplianceStore, keyof ConversationStore | keyof RetentionStore | 'listUnhandledInbound'> {
   const { s } = d;

@@ -37,6 +37,7 @@ import type {
   WebhookReceipt,
 } from '../store.ts';
 import type { ComplianceStore } from '../compliance-port.ts';
+import { apiKeyFromRow, eventFromRow, inboundFromRow, jsonAsIs, MESSAGE_INSERT_COLUMNS, messageFromRow, PATCH_COLUMNS, type ColumnKind, type Row } from '../rows.ts';
 import { AWAITING_SAMPLE, bucketCount, zeroCounts } from '../stats-query.ts';
 import { planClaims, type QueueHead } from './claim-plan.ts';
 import { postgresCompliance } from './compliance.ts';
@@ -88,140 +89,20 @@ const pgTypes = {
   },
 } as pg.CustomTypesConfig;
 
-type Row = Record<string, unknown>;
 type Queryable = Pick<pg.PoolClient, 'query'>;
 
 // ------------------------------------------------------------------------------------------------ row mapping
 
-const num = (v: unknown): number => v as number;
-const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : (v as number));
-const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : (v as string));
-
-function toMessage(r: Row): MessageRecord {
-  return {
-    id: r.id as string,
-    keyId: strOrNull(r.key_id),
-    account: r.account as string,
-    provider: r.provider as string,
-    to: r.to_number as string,
-    from: r.from_number as string,
-    body: r.body as string,
-    segments: num(r.segments),
-    encoding: r.encoding as MessageRecord['encoding'],
-    category: r.category as MessageRecord['category'],
-    priority: num(r.priority),
-    status: r.status as MessageStatus,
-    submitState: r.submit_state as MessageRecord['submitState'],
-    metadata: (r.metadata ?? null) as MessageRecord['metadata'],
-    idempotencyKey: strOrNull(r.idempotency_key),
-    requestHash: strOrNull(r.request_hash),
-    providerMessageId: strOrNull(r.provider_message_id),
-    providerStatus: strOrNull(r.provider_status),
-    errorCode: strOrNull(r.error_code),
-    errorMessage: strOrNull(r.error_message),
-    attempts: num(r.attempts),
-    nextAttemptAt: num(r.next_attempt_at),
-    expiresAt: num(r.expires_at),
-    leaseOwner: strOrNull(r.lease_owner),
-    leaseExpiresAt: numOrNull(r.lease_expires_at),
-    createdAt: num(r.created_at),
-    updatedAt: num(r.updated_at),
-    submittedAt: numOrNull(r.submitted_at),
-    completedAt: numOrNull(r.completed_at),
-  };
-}
-
-function toEvent(r: Row): MessageEvent {
-  return {
-    id: num(r.id),
-    messageId: r.message_id as string,
-    type: r.type as MessageEvent['type'],
-    status: (r.status ?? null) as MessageStatus | null,
-    at: num(r.at),
-    detail: (r.detail ?? null) as MessageEvent['detail'],
-  };
-}
-
-function toApiKey(r: Row): ApiKeyRecord {
-  return {
-    id: r.id as string,
-    name: r.name as string,
-    hash: r.hash as string,
-    prefix: r.prefix as string,
-    scopes: r.scopes as string[],
-    account: strOrNull(r.account),
-    createdAt: num(r.created_at),
-    revokedAt: numOrNull(r.revoked_at),
-  };
-}
-
-function toInbound(r: Row): InboundRecord {
-  return {
-    id: r.id as string,
-    provider: r.provider as string,
-    account: r.account as string,
-    providerMessageId: r.provider_message_id as string,
-    from: r.from_number as string,
-    to: r.to_number as string,
-    body: r.body as string,
-    numMedia: num(r.num_media),
-    mediaUrls: r.media_urls as string[],
-    providerKeyword: strOrNull(r.provider_keyword),
-    receivedAt: num(r.received_at),
-  };
-}
+const toMessage = (r: Row): MessageRecord => messageFromRow(r, jsonAsIs);
+const toEvent = (r: Row): MessageEvent => eventFromRow(r, jsonAsIs);
+const toApiKey = (r: Row): ApiKeyRecord => apiKeyFromRow(r, jsonAsIs);
+const toInbound = (r: Row): InboundRecord => inboundFromRow(r, jsonAsIs);
 
 const json = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
 
-/** Message columns in insert order, with the array type each is sent as (one array per column, `unnest`). */
-const MESSAGE_COLUMNS: readonly [column: string, arrayType: string, pick: (m: MessageRecord) => unknown][] = [
-  ['id', 'text[]', (m) => m.id],
-  ['key_id', 'text[]', (m) => m.keyId],
-  ['account', 'text[]', (m) => m.account],
-  ['provider', 'text[]', (m) => m.provider],
-  ['to_number', 'text[]', (m) => m.to],
-  ['from_number', 'text[]', (m) => m.from],
-  ['body', 'text[]', (m) => m.body],
-  ['segments', 'int[]', (m) => m.segments],
-  ['encoding', 'text[]', (m) => m.encoding],
-  ['category', 'text[]', (m) => m.category],
-  ['priority', 'int[]', (m) => m.priority],
-  ['status', 'text[]', (m) => m.status],
-  ['submit_state', 'text[]', (m) => m.submitState],
-  ['metadata', 'jsonb[]', (m) => json(m.metadata)],
-  ['idempotency_key', 'text[]', (m) => m.idempotencyKey],
-  ['request_hash', 'text[]', (m) => m.requestHash],
-  ['provider_message_id', 'text[]', (m) => m.providerMessageId],
-  ['provider_status', 'text[]', (m) => m.providerStatus],
-  ['error_code', 'text[]', (m) => m.errorCode],
-  ['error_message', 'text[]', (m) => m.errorMessage],
-  ['attempts', 'int[]', (m) => m.attempts],
-  ['next_attempt_at', 'bigint[]', (m) => m.nextAttemptAt],
-  ['expires_at', 'bigint[]', (m) => m.expiresAt],
-  ['lease_owner', 'text[]', (m) => m.leaseOwner],
-  ['lease_expires_at', 'bigint[]', (m) => m.leaseExpiresAt],
-  ['created_at', 'bigint[]', (m) => m.createdAt],
-  ['updated_at', 'bigint[]', (m) => m.updatedAt],
-  ['submitted_at', 'bigint[]', (m) => m.submittedAt],
-  ['completed_at', 'bigint[]', (m) => m.completedAt],
-];
-
-/** Patchable fields → columns (MessagePatch). */
-const PATCH_COLUMNS: Readonly<Record<keyof MessagePatch, string>> = {
-  status: 'status',
-  submitState: 'submit_state',
-  providerMessageId: 'provider_message_id',
-  providerStatus: 'provider_status',
-  errorCode: 'error_code',
-  errorMessage: 'error_message',
-  attempts: 'attempts',
-  nextAttemptAt: 'next_attempt_at',
-  leaseOwner: 'lease_owner',
-  leaseExpiresAt: 'lease_expires_at',
-  submittedAt: 'submitted_at',
-  completedAt: 'completed_at',
-  body: 'body',
-};
+/** The array type each message column is sent as (one array per column, `unnest`). */
+const ARRAY_TYPE: Readonly<Record<ColumnKind, string>> = { text: 'text[]', int: 'int[]', bigint: 'bigint[]', json: 'jsonb[]' };
+const MESSAGE_COLUMNS = MESSAGE_INSERT_COLUMNS.map(([column, kind, pick]) => [column, ARRAY_TYPE[kind], pick] as const);
 
 /** The applied migrations must be a prefix of the ones this version knows (same rule as the SQLite store). */
 function checkHistory(applied: readonly string[], known: readonly PostgresMigration[]): void {

@@ -5,9 +5,8 @@
  * the failed messages and the outbox rows of one consent change commit together or not at all.
  */
 import type { Database, Statement } from 'better-sqlite3';
-import { applyConsentChange, emptySnapshot, type ConsentEvent, type ConsentSnapshot, type ConsentSource, type ConsentState } from '../../compliance/consent-policy.ts';
+import { applyConsentChange, emptySnapshot, type ConsentSnapshot } from '../../compliance/consent-policy.ts';
 import { ulid } from '../../domain/ids.ts';
-import type { AppEventType } from '../../events/types.ts';
 import {
   consentKey,
   type CompleteDeliveryRequest,
@@ -15,149 +14,32 @@ import {
   type ConversationStore,
   type RetentionStore,
   type ConsentHistoryEntry,
-  type DeliveryRow,
   type NewOutboxRow,
   type OutboxRow,
-  type OutboxStatus,
   type RecordConsentRequest,
   type RecordConsentResult,
   type SeqCursor,
   type SubscriptionRecord,
 } from '../compliance-port.ts';
+import { deliveryFromRow, historyFromRow, outboxFromRow, parseJsonText, snapshotFromRow, subscriptionFromRow, type Row } from '../rows.ts';
 
 export const OPT_OUT_MESSAGE = 'The recipient opted out of this program (Twilio 21610)';
 const EXPORT_PAGE = 500;
 
-interface StateRow {
+type StateRow = {
   contact: string;
   program: string;
   state: string;
   since: number;
   source: string | null;
   event_id: string | null;
-}
+};
 
-interface EventRow {
-  seq: number;
-  id: string;
-  contact: string;
-  program: string;
-  state: string;
-  source: string;
-  at: number;
-  recorded_at: number;
-  evidence: string;
-}
-
-interface SubRow {
-  id: string;
-  key_id: string;
-  app: string;
-  url: string;
-  events: string;
-  secrets: string;
-  status: string;
-  disabled_reason: string | null;
-  created_at: number;
-  deleted_at: number | null;
-}
-
-interface OutRow {
-  id: string;
-  event_id: string;
-  subscription_id: string;
-  type: string;
-  payload: string;
-  status: string;
-  attempts: number;
-  first_attempt_at: number | null;
-  next_attempt_at: number;
-  lease_owner: string | null;
-  lease_expires_at: number | null;
-  created_at: number;
-  completed_at: number | null;
-}
-
-interface DelRow {
-  seq: number;
-  outbox_id: string;
-  subscription_id: string;
-  attempt: number;
-  started_at: number;
-  duration_ms: number | null;
-  http_status: number | null;
-  error: string | null;
-  outcome: string;
-  event_id: string;
-  type: string;
-}
-
-export function toSnapshot(r: StateRow): ConsentSnapshot {
-  return { contact: r.contact, program: r.program, state: r.state as ConsentState, since: r.since, source: r.source as ConsentSource | null, eventId: r.event_id };
-}
-
-function toHistory(r: EventRow): ConsentHistoryEntry {
-  return {
-    id: r.id,
-    seq: r.seq,
-    contact: r.contact,
-    program: r.program,
-    state: r.state as ConsentState,
-    source: r.source as ConsentSource,
-    at: r.at,
-    recordedAt: r.recorded_at,
-    evidence: JSON.parse(r.evidence) as ConsentEvent['evidence'],
-  };
-}
-
-function toSub(r: SubRow): SubscriptionRecord {
-  return {
-    id: r.id,
-    keyId: r.key_id,
-    app: r.app,
-    url: r.url,
-    events: JSON.parse(r.events) as AppEventType[],
-    secrets: JSON.parse(r.secrets) as string[],
-    status: r.status as SubscriptionRecord['status'],
-    disabledReason: r.disabled_reason,
-    createdAt: r.created_at,
-    deletedAt: r.deleted_at,
-  };
-}
-
-function toOutbox(r: OutRow): OutboxRow {
-  return {
-    id: r.id,
-    eventId: r.event_id,
-    subscriptionId: r.subscription_id,
-    type: r.type as AppEventType,
-    payload: r.payload,
-    status: r.status as OutboxStatus,
-    attempts: r.attempts,
-    firstAttemptAt: r.first_attempt_at,
-    nextAttemptAt: r.next_attempt_at,
-    leaseOwner: r.lease_owner,
-    leaseExpiresAt: r.lease_expires_at,
-    createdAt: r.created_at,
-    completedAt: r.completed_at,
-  };
-}
-
-function toDelivery(r: DelRow): DeliveryRow {
-  return {
-    seq: r.seq,
-    outboxId: r.outbox_id,
-    subscriptionId: r.subscription_id,
-    eventId: r.event_id,
-    type: r.type as AppEventType,
-    attempt: r.attempt,
-    startedAt: r.started_at,
-    durationMs: r.duration_ms,
-    httpStatus: r.http_status,
-    error: r.error,
-    outcome: r.outcome as DeliveryRow['outcome'],
-  };
-}
+const toSnapshot = (r: StateRow): ConsentSnapshot => snapshotFromRow(r);
+const toHistory = (r: Row): ConsentHistoryEntry => historyFromRow(r, parseJsonText);
+const toSub = (r: Row): SubscriptionRecord => subscriptionFromRow(r, parseJsonText);
+const toOutbox = outboxFromRow;
+const toDelivery = deliveryFromRow;
 
 /** Split `account:from` at the first colon (account names have none). */
 function splitSender(key: string): [string, string] {
@@ -270,7 +152,7 @@ export function sqliteCompliance(db: Database, write: <T>(fn: () => T) => T): Om
     async listConsentHistory(contact, program) {
       const rows = (program === undefined
         ? p('SELECT * FROM consent_events WHERE contact = ? ORDER BY seq').all(contact)
-        : p('SELECT * FROM consent_events WHERE contact = ? AND program = ? ORDER BY seq').all(contact, program)) as EventRow[];
+        : p('SELECT * FROM consent_events WHERE contact = ? AND program = ? ORDER BY seq').all(contact, program)) as Row[];
       return rows.map(toHistory);
     },
 
@@ -302,7 +184,7 @@ export function sqliteCompliance(db: Database, write: <T>(fn: () => T) => T): Om
     },
 
     async getSubscription(id) {
-      const r = p('SELECT * FROM subscriptions WHERE id = ?').get(id) as SubRow | undefined;
+      const r = p('SELECT * FROM subscriptions WHERE id = ?').get(id) as Row | undefined;
       return r ? toSub(r) : null;
     },
 
@@ -312,7 +194,7 @@ export function sqliteCompliance(db: Database, write: <T>(fn: () => T) => T): Om
       if (q.keyId !== undefined) (where.push('key_id = ?'), args.push(q.keyId));
       if (q.app !== undefined) (where.push('app = ?'), args.push(q.app));
       if (q.activeOnly) where.push(`status = 'active'`);
-      const rows = p(`SELECT * FROM subscriptions WHERE ${where.join(' AND ')} ORDER BY created_at, id`).all(...args) as SubRow[];
+      const rows = p(`SELECT * FROM subscriptions WHERE ${where.join(' AND ')} ORDER BY created_at, id`).all(...args) as Row[];
       return rows.map(toSub).filter((s) => q.type === undefined || s.events.includes(q.type));
     },
 
@@ -356,7 +238,7 @@ export function sqliteCompliance(db: Database, write: <T>(fn: () => T) => T): Om
         );
         const out: OutboxRow[] = [];
         for (const { id } of rows) {
-          const r = take.get(req.owner, now + req.leaseMs, id, now, now) as OutRow | undefined;
+          const r = take.get(req.owner, now + req.leaseMs, id, now, now) as Row | undefined;
           if (r) out.push(toOutbox(r));
         }
         return out;
@@ -366,7 +248,7 @@ export function sqliteCompliance(db: Database, write: <T>(fn: () => T) => T): Om
     async completeDelivery(req: CompleteDeliveryRequest) {
       const { now, attempt: a } = req;
       return write(() => {
-        const row = p(`SELECT * FROM event_outbox WHERE id = ? AND status = 'delivering' AND lease_owner = ?`).get(req.id, req.owner) as OutRow | undefined;
+        const row = p(`SELECT * FROM event_outbox WHERE id = ? AND status = 'delivering' AND lease_owner = ?`).get(req.id, req.owner) as Row | undefined;
         if (!row) return false;
         p(
           `INSERT INTO deliveries (outbox_id, subscription_id, attempt, started_at, duration_ms, http_status, error, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -381,7 +263,7 @@ export function sqliteCompliance(db: Database, write: <T>(fn: () => T) => T): Om
     },
 
     async getOutboxRow(id) {
-      const r = p('SELECT * FROM event_outbox WHERE id = ?').get(id) as OutRow | undefined;
+      const r = p('SELECT * FROM event_outbox WHERE id = ?').get(id) as Row | undefined;
       return r ? toOutbox(r) : null;
     },
 
@@ -393,7 +275,7 @@ export function sqliteCompliance(db: Database, write: <T>(fn: () => T) => T): Om
       const rows = p(
         `SELECT d.*, o.event_id, o.type FROM deliveries d JOIN event_outbox o ON o.id = d.outbox_id
           WHERE d.subscription_id = ? ${cond} ORDER BY d.seq DESC LIMIT ?`,
-      ).all(...args, limit + 1) as DelRow[];
+      ).all(...args, limit + 1) as Row[];
       const items = rows.slice(0, limit).map(toDelivery);
       const last = items.at(-1);
       return { items, nextCursor: rows.length > limit && last ? ({ seq: last.seq } satisfies SeqCursor) : null };
@@ -403,7 +285,7 @@ export function sqliteCompliance(db: Database, write: <T>(fn: () => T) => T): Om
       const r = p(
         `UPDATE event_outbox SET status = 'pending', next_attempt_at = ?, first_attempt_at = NULL, completed_at = NULL
           WHERE id = ? AND status IN ('delivered', 'failed') RETURNING *`,
-      ).get(now, id) as OutRow | undefined;
+      ).get(now, id) as Row | undefined;
       return r ? toOutbox(r) : null;
     },
 

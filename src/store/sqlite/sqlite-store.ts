@@ -16,7 +16,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3, { type Database, type Statement, type Transaction } from 'better-sqlite3';
-import { canTransition, MESSAGE_STATUSES, type Category, type Encoding, type EventType, type MessageEvent, type MessageRecord, type MessageStatus, type NewEvent, type SubmitState } from '../../domain/message.ts';
+import { canTransition, MESSAGE_STATUSES, type MessageEvent, type MessageRecord, type MessageStatus, type NewEvent } from '../../domain/message.ts';
 import { reserve, senderKey, type UsageEntry } from '../../dispatch/rate-limit.ts';
 import type {
   ApiKeyRecord,
@@ -41,6 +41,7 @@ import type {
   TransitionRequest,
   WebhookReceipt,
 } from '../store.ts';
+import { apiKeyFromRow, eventFromRow, inboundFromRow, MESSAGE_INSERT_COLUMNS, messageFromRow, parseJsonText, PATCH_COLUMNS, type Row } from '../rows.ts';
 import { appliedMigrations, migrate } from './migrations.ts';
 import { sqliteCompliance } from './compliance.ts';
 import { sqliteConversations, sqliteOutboundThreading } from './conversations.ts';
@@ -63,7 +64,7 @@ export function createSqliteStore(opts: SqliteStoreOptions): Store {
 
 // ------------------------------------------------------------------ rows
 
-interface MessageRow {
+type MessageRow = {
   /** Insertion order (rowid); not part of the record. */
   seq?: number;
   id: string;
@@ -95,157 +96,19 @@ interface MessageRow {
   updated_at: number;
   submitted_at: number | null;
   completed_at: number | null;
-}
-
-function toMessage(r: MessageRow): MessageRecord {
-  return {
-    id: r.id,
-    keyId: r.key_id,
-    account: r.account,
-    provider: r.provider,
-    to: r.to_number,
-    from: r.from_number,
-    body: r.body,
-    segments: r.segments,
-    encoding: r.encoding as Encoding,
-    category: r.category as Category,
-    priority: r.priority,
-    status: r.status as MessageStatus,
-    submitState: r.submit_state as SubmitState,
-    metadata: r.metadata === null ? null : (JSON.parse(r.metadata) as Record<string, unknown>),
-    idempotencyKey: r.idempotency_key,
-    requestHash: r.request_hash,
-    providerMessageId: r.provider_message_id,
-    providerStatus: r.provider_status,
-    errorCode: r.error_code,
-    errorMessage: r.error_message,
-    attempts: r.attempts,
-    nextAttemptAt: r.next_attempt_at,
-    expiresAt: r.expires_at,
-    leaseOwner: r.lease_owner,
-    leaseExpiresAt: r.lease_expires_at,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    submittedAt: r.submitted_at,
-    completedAt: r.completed_at,
-  };
-}
-
-function messageParams(m: MessageRecord): MessageRow {
-  return {
-    id: m.id,
-    key_id: m.keyId,
-    account: m.account,
-    provider: m.provider,
-    to_number: m.to,
-    from_number: m.from,
-    body: m.body,
-    segments: m.segments,
-    encoding: m.encoding,
-    category: m.category,
-    priority: m.priority,
-    status: m.status,
-    submit_state: m.submitState,
-    metadata: m.metadata === null ? null : JSON.stringify(m.metadata),
-    idempotency_key: m.idempotencyKey,
-    request_hash: m.requestHash,
-    provider_message_id: m.providerMessageId,
-    provider_status: m.providerStatus,
-    error_code: m.errorCode,
-    error_message: m.errorMessage,
-    attempts: m.attempts,
-    next_attempt_at: m.nextAttemptAt,
-    expires_at: m.expiresAt,
-    lease_owner: m.leaseOwner,
-    lease_expires_at: m.leaseExpiresAt,
-    created_at: m.createdAt,
-    updated_at: m.updatedAt,
-    submitted_at: m.submittedAt,
-    completed_at: m.completedAt,
-  };
-}
-
-const MESSAGE_COLUMNS = Object.keys(messageParams({} as MessageRecord));
-
-/** Port field → column, for `transition` patches. */
-const PATCH_COLUMNS: Record<keyof MessagePatch, string> = {
-  status: 'status',
-  submitState: 'submit_state',
-  providerMessageId: 'provider_message_id',
-  providerStatus: 'provider_status',
-  errorCode: 'error_code',
-  errorMessage: 'error_message',
-  attempts: 'attempts',
-  nextAttemptAt: 'next_attempt_at',
-  leaseOwner: 'lease_owner',
-  leaseExpiresAt: 'lease_expires_at',
-  submittedAt: 'submitted_at',
-  completedAt: 'completed_at',
-  body: 'body',
 };
 
-interface EventRow {
-  id: number;
-  message_id: string;
-  type: string;
-  status: string | null;
-  at: number;
-  detail: string | null;
+const toMessage = (r: MessageRow): MessageRecord => messageFromRow(r, parseJsonText);
+
+/** Named parameters (column → value) of a message insert. */
+function messageParams(m: MessageRecord): Row {
+  return Object.fromEntries(MESSAGE_INSERT_COLUMNS.map(([column, , pick]) => [column, pick(m)]));
 }
 
-interface ApiKeyRow {
-  id: string;
-  name: string;
-  hash: string;
-  prefix: string;
-  scopes: string;
-  account: string | null;
-  created_at: number;
-  revoked_at: number | null;
-}
+const MESSAGE_COLUMNS = MESSAGE_INSERT_COLUMNS.map(([column]) => column);
 
-function toApiKey(r: ApiKeyRow): ApiKeyRecord {
-  return {
-    id: r.id,
-    name: r.name,
-    hash: r.hash,
-    prefix: r.prefix,
-    scopes: JSON.parse(r.scopes) as string[],
-    account: r.account,
-    createdAt: r.created_at,
-    revokedAt: r.revoked_at,
-  };
-}
-
-interface InboundRow {
-  id: string;
-  provider: string;
-  account: string;
-  provider_message_id: string;
-  from_number: string;
-  to_number: string;
-  body: string;
-  num_media: number;
-  media_urls: string;
-  provider_keyword: string | null;
-  received_at: number;
-}
-
-function toInbound(r: InboundRow): InboundRecord {
-  return {
-    id: r.id,
-    provider: r.provider,
-    account: r.account,
-    providerMessageId: r.provider_message_id,
-    from: r.from_number,
-    to: r.to_number,
-    body: r.body,
-    numMedia: r.num_media,
-    mediaUrls: JSON.parse(r.media_urls) as string[],
-    providerKeyword: r.provider_keyword,
-    receivedAt: r.received_at,
-  };
-}
+const toApiKey = (r: Row): ApiKeyRecord => apiKeyFromRow(r, parseJsonText);
+const toInbound = (r: Row): InboundRecord => inboundFromRow(r, parseJsonText);
 
 const json = (v: Record<string, unknown> | null): string | null => (v === null ? null : JSON.stringify(v));
 
@@ -422,12 +285,12 @@ class SqliteStore implements Store {
   }
 
   async findApiKeyByHash(hash: string): Promise<ApiKeyRecord | null> {
-    const r = this.s.findKey.get(hash) as ApiKeyRow | undefined;
+    const r = this.s.findKey.get(hash) as Row | undefined;
     return r ? toApiKey(r) : null;
   }
 
   async listApiKeys(): Promise<ApiKeyRecord[]> {
-    return (this.s.listKeys.all() as ApiKeyRow[]).map(toApiKey);
+    return (this.s.listKeys.all() as Row[]).map(toApiKey);
   }
 
   async revokeApiKey(idOrName: string, now: number): Promise<boolean> {
@@ -497,14 +360,7 @@ class SqliteStore implements Store {
   }
 
   async listEvents(messageId: string): Promise<MessageEvent[]> {
-    return (this.s.listEvents.all(messageId) as EventRow[]).map((r) => ({
-      id: r.id,
-      messageId: r.message_id,
-      type: r.type as EventType,
-      status: r.status as MessageStatus | null,
-      at: r.at,
-      detail: r.detail === null ? null : (JSON.parse(r.detail) as Record<string, unknown>),
-    }));
+    return (this.s.listEvents.all(messageId) as Row[]).map((r) => eventFromRow(r, parseJsonText));
   }
 
   async appendEvent(event: NewEvent): Promise<void> {
@@ -700,7 +556,7 @@ class SqliteStore implements Store {
     if (info.changes > 0) return { duplicate: false };
     // A duplicate: hand back the stored row when its handling never completed (a crash after the insert).
     const stored = this.prepared('SELECT * FROM inbound_messages WHERE provider = ? AND provider_message_id = ? AND handled_at IS NULL').get(r.provider, r.providerMessageId) as
-      | InboundRow
+      | Row
       | undefined;
     return stored ? { duplicate: true, unhandled: toInbound(stored) } : { duplicate: true };
   }
@@ -709,7 +565,7 @@ class SqliteStore implements Store {
     const rows = this.prepared('SELECT * FROM inbound_messages WHERE handled_at IS NULL AND received_at < ? ORDER BY received_at, id LIMIT ?').all(
       q.before,
       Math.max(1, Math.floor(q.limit)),
-    ) as InboundRow[];
+    ) as Row[];
     return rows.map(toInbound);
   }
 
@@ -721,7 +577,7 @@ class SqliteStore implements Store {
     if (q.cursor) (where.push('(received_at < ? OR (received_at = ? AND id < ?))'), args.push(q.cursor.createdAt, q.cursor.createdAt, q.cursor.id));
     const limit = Math.max(1, Math.floor(q.limit));
     const sql = `SELECT * FROM inbound_messages ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY received_at DESC, id DESC LIMIT ?`;
-    const rows = this.prepared(sql).all(...args, limit + 1) as InboundRow[];
+    const rows = this.prepared(sql).all(...args, limit + 1) as Row[];
     const items = rows.slice(0, limit).map(toInbound);
     const last = items.at(-1);
     return { items, nextCursor: rows.length > limit && last ? { createdAt: last.receivedAt, id: last.id } : null };
