@@ -6,7 +6,7 @@
 import type { MessageEvent, MessageRecord, MessageStatus } from '../domain/message.ts';
 import type { ConsentEvent, ConsentSnapshot, ConsentSource, ConsentState } from '../compliance/consent-policy.ts';
 import type { AppEventType } from '../events/types.ts';
-import type { ConsentHistoryEntry, DeliveryRow, OutboxRow, OutboxStatus, SubscriptionRecord } from './compliance-port.ts';
+import type { ConsentHistoryEntry, ConversationRecord, DeliveryRow, OutboxRow, OutboxStatus, SubscriptionRecord } from './compliance-port.ts';
 import type { ApiKeyRecord, InboundRecord, MessagePatch } from './store.ts';
 
 /** A result row as the driver returns it: column name → value. */
@@ -225,4 +225,24 @@ export function deliveryFromRow(r: Row): DeliveryRow {
     error: strOrNull(r.error),
     outcome: r.outcome as DeliveryRow['outcome'],
   };
+}
+
+export function conversationFromRow(r: Row): ConversationRecord {
+  return {
+    id: r.id as string,
+    contact: r.contact as string,
+    senderKey: r.sender_key as string,
+    account: r.account as string,
+    from: r.from_number as string,
+    program: r.program as string,
+    ownerApp: strOrNull(r.owner_app),
+    lastMessageAt: num(r.last_message_at),
+    lastDirection: r.last_direction as 'in' | 'out',
+    createdAt: num(r.created_at),
+  };
+}
+
+/** Thread items newest first: (at desc, id desc). */
+export function byRecency(a: { at: number; id: string }, b: { at: number; id: string }): number {
+  return b.at - a.at || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
 }

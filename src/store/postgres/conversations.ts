@@ -6,27 +6,7 @@
 import type pg from 'pg';
 import { ulid } from '../../domain/ids.ts';
 import type { ConversationRecord, ConversationStore, ThreadItem } from '../compliance-port.ts';
-
-type Row = Record<string, unknown>;
-
-function toConversation(r: Row): ConversationRecord {
-  return {
-    id: r.id as string,
-    contact: r.contact as string,
-    senderKey: r.sender_key as string,
-    account: r.account as string,
-    from: r.from_number as string,
-    program: r.program as string,
-    ownerApp: (r.owner_app ?? null) as string | null,
-    lastMessageAt: Number(r.last_message_at),
-    lastDirection: r.last_direction as 'in' | 'out',
-    createdAt: Number(r.created_at),
-  };
-}
-
-function byRecency(a: { at: number; id: string }, b: { at: number; id: string }): number {
-  return b.at - a.at || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
-}
+import { byRecency, conversationFromRow as toConversation } from '../rows.ts';
 
 export function postgresConversations(d: { pool: pg.Pool; s: string }): ConversationStore {
   const { pool, s } = d;

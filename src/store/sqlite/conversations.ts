@@ -7,39 +7,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import { ulid } from '../../domain/ids.ts';
 import type { MessageRecord } from '../../domain/message.ts';
 import type { ConversationRecord, ConversationStore, ThreadItem, TimeCursor } from '../compliance-port.ts';
-
-interface ConvRow {
-  id: string;
-  contact: string;
-  sender_key: string;
-  account: string;
-  from_number: string;
-  program: string;
-  owner_app: string | null;
-  last_message_at: number;
-  last_direction: string;
-  created_at: number;
-}
-
-function toConversation(r: ConvRow): ConversationRecord {
-  return {
-    id: r.id,
-    contact: r.contact,
-    senderKey: r.sender_key,
-    account: r.account,
-    from: r.from_number,
-    program: r.program,
-    ownerApp: r.owner_app,
-    lastMessageAt: r.last_message_at,
-    lastDirection: r.last_direction as 'in' | 'out',
-    createdAt: r.created_at,
-  };
-}
-
-/** Newest first: (at desc, id desc). */
-export function byRecency(a: { at: number; id: string }, b: { at: number; id: string }): number {
-  return b.at - a.at || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
-}
+import { byRecency, conversationFromRow as toConversation, type Row } from '../rows.ts';
 
 /** The thread upsert (named parameters @id @contact @key @account @from @program @owner @at @dir): the newest
  *  message sets last activity; an outbound message with an owner takes the thread; otherwise the owner stays. */
@@ -78,13 +46,13 @@ export function sqliteConversations(db: Database, write: <T>(fn: () => T) => T):
       return write(() => {
         const key = `${req.account}:${req.from}`;
         const id = `cv_${ulid(req.at).toLowerCase()}`;
-        const row = p(TOUCH_SQL).get({ id, contact: req.contact, key, account: req.account, from: req.from, program: req.program, owner: req.ownerApp ?? null, at: req.at, dir: req.direction }) as ConvRow;
+        const row = p(TOUCH_SQL).get({ id, contact: req.contact, key, account: req.account, from: req.from, program: req.program, owner: req.ownerApp ?? null, at: req.at, dir: req.direction }) as Row;
         return toConversation(row);
       });
     },
 
     async getConversation(id) {
-      const r = p('SELECT * FROM conversations WHERE id = ?').get(id) as ConvRow | undefined;
+      const r = p('SELECT * FROM conversations WHERE id = ?').get(id) as Row | undefined;
       return r ? toConversation(r) : null;
     },
 
@@ -99,19 +67,20 @@ export function sqliteConversations(db: Database, write: <T>(fn: () => T) => T):
       const rows = p(`SELECT * FROM conversations ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY last_message_at DESC, id DESC LIMIT ?`).all(
         ...args,
         limit + 1,
-      ) as ConvRow[];
+      ) as Row[];
       const items = rows.slice(0, limit).map(toConversation);
       const last = items.at(-1);
       return { items, nextCursor: rows.length > limit && last ? { at: last.lastMessageAt, id: last.id } : null };
     },
 
     async listConversationMessages(id, q) {
-      const conv = p('SELECT * FROM conversations WHERE id = ?').get(id) as ConvRow | undefined;
-      if (!conv) return { items: [], nextCursor: null };
+      const row = p('SELECT * FROM conversations WHERE id = ?').get(id) as Row | undefined;
+      if (!row) return { items: [], nextCursor: null };
+      const conv = toConversation(row);
       const limit = Math.max(1, Math.floor(q.limit));
       const c: TimeCursor | null = q.cursor ?? null;
-      const outArgs: (string | number)[] = [conv.contact, conv.account, conv.from_number];
-      const inArgs: (string | number)[] = [conv.contact, conv.from_number, conv.account];
+      const outArgs: (string | number)[] = [conv.contact, conv.account, conv.from];
+      const inArgs: (string | number)[] = [conv.contact, conv.from, conv.account];
       let outCond = '';
       let inCond = '';
       if (c) {
