@@ -9,7 +9,7 @@
  *
  * Deployment guide: docs/guides/deployment.md.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,7 +21,7 @@ import { SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN } from '../src/config/schema.ts
 import { startSandboxServer } from '../src/sandbox/server.ts';
 import { quoteIdent } from '../src/store/postgres/migrations.ts';
 import { createPostgresStore } from '../src/store/postgres/postgres-store.ts';
-import { startInstance, startRoundRobinProxy, type Instance } from './lib/cluster.ts';
+import { startInstance, startRoundRobinProxy, writeClusterConfig, type Instance } from './lib/cluster.ts';
 
 const USAGE = `Usage: npm run cluster:demo -- [N] [--database-url URL] [--schema NAME] [--port P] [--pool-max K] [--drop]
 
@@ -88,32 +88,7 @@ async function main(): Promise<number> {
 
   const dir = mkdtempSync(join(tmpdir(), 'sb-cluster-demo-'));
   stops.push(async () => rmSync(dir, { recursive: true, force: true }));
-  const configFile = join(dir, 'switchboard.config.json');
-  writeFileSync(
-    configFile,
-    JSON.stringify(
-      {
-        publicUrl: proxy.url,
-        devKeyOnFirstStart: false,
-        accounts: [
-          {
-            name: 'carrier',
-            provider: 'twilio',
-            baseUrl: carrier.url,
-            accountSid: SANDBOX_ACCOUNT_SID,
-            authToken: SANDBOX_AUTH_TOKEN,
-            apiKeySid: null,
-            apiKeySecret: null,
-            senders: SENDERS,
-          },
-        ],
-        routing: { defaultAccount: 'carrier', byKey: {} },
-      },
-      null,
-      2,
-    ),
-  );
-  const env = { SWITCHBOARD_CONFIG: configFile, SWITCHBOARD_DATABASE_URL: databaseUrl, SWITCHBOARD_SANDBOX: 'false', SWITCHBOARD_LOG_LEVEL: 'warn' };
+  const env = writeClusterConfig({ dir, publicUrl: proxy.url, carrierUrl: carrier.url, senders: SENDERS, databaseUrl });
 
   let instances: Instance[] = [];
   const stopAll = async () => {

@@ -11,7 +11,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { request as httpRequest, Agent, createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN } from '../../src/config/schema.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -165,4 +168,40 @@ export function startInstance(env: Record<string, string>, opts: { timeoutMs?: n
       reject(new Error(`instance exited before listening (code ${code}, signal ${signal}):\n${lines.join('\n')}`));
     });
   });
+}
+
+/**
+ * Writes the config every cluster instance shares — one Twilio account pointed at `carrierUrl` (the sandbox's
+ * account credentials), `publicUrl` = the load balancer — into `dir`, and returns the env that starts an instance
+ * on it (`startInstance(env)`). `extra` is merged at the top level (e.g. `dispatch` tuning).
+ */
+export function writeClusterConfig(opts: {
+  dir: string;
+  publicUrl: string;
+  carrierUrl: string;
+  senders: readonly { from: string; type: string; mps: number }[];
+  databaseUrl: string;
+  extra?: Record<string, unknown>;
+}): Record<string, string> {
+  const configFile = join(opts.dir, 'switchboard.config.json');
+  const config = {
+    publicUrl: opts.publicUrl,
+    devKeyOnFirstStart: false,
+    accounts: [
+      {
+        name: 'carrier',
+        provider: 'twilio',
+        baseUrl: opts.carrierUrl,
+        accountSid: SANDBOX_ACCOUNT_SID,
+        authToken: SANDBOX_AUTH_TOKEN,
+        apiKeySid: null,
+        apiKeySecret: null,
+        senders: opts.senders,
+      },
+    ],
+    routing: { defaultAccount: 'carrier', byKey: {} },
+    ...opts.extra,
+  };
+  writeFileSync(configFile, JSON.stringify(config, null, 2));
+  return { SWITCHBOARD_CONFIG: configFile, SWITCHBOARD_DATABASE_URL: opts.databaseUrl, SWITCHBOARD_SANDBOX: 'false', SWITCHBOARD_LOG_LEVEL: 'warn' };
 }

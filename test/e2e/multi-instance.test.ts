@@ -11,7 +11,7 @@
  *   - the SIGTERMed instance exited 0 having released its leases.
  * Pacing is therefore checked where it matters (at the carrier), under the CPU load of five processes on two cores.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -23,7 +23,7 @@ import { isTerminal } from '../../src/domain/message.ts';
 import { startSandboxServer, type SandboxServer } from '../../src/sandbox/server.ts';
 import { checkPostgres, createTestSchema, describeTestDatabase, TEST_DATABASE_URL, type TestSchema } from '../../src/store/postgres/test-db.ts';
 import type { Store } from '../../src/store/store.ts';
-import { startInstance, startRoundRobinProxy, type Instance, type RoundRobinProxy } from '../../scripts/lib/cluster.ts';
+import { startInstance, startRoundRobinProxy, writeClusterConfig, type Instance, type RoundRobinProxy } from '../../scripts/lib/cluster.ts';
 import { waitFor } from './support.ts';
 
 const reach = await checkPostgres();
@@ -107,34 +107,14 @@ describe.skipIf(!reach.ok)('multi-instance end to end (3 instances, one PostgreS
       // ---- three instances
       const dir = mkdtempSync(join(tmpdir(), 'sb-multi-'));
       cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-      const configFile = join(dir, 'switchboard.config.json');
-      writeFileSync(
-        configFile,
-        JSON.stringify({
-          publicUrl: proxy.url,
-          devKeyOnFirstStart: false,
-          accounts: [
-            {
-              name: 'carrier',
-              provider: 'twilio',
-              baseUrl: carrier.url,
-              accountSid: SANDBOX_ACCOUNT_SID,
-              authToken: SANDBOX_AUTH_TOKEN,
-              apiKeySid: null,
-              apiKeySecret: null,
-              senders: SENDERS.map((s) => ({ from: s.from, type: 'long_code', mps: s.mps })),
-            },
-          ],
-          routing: { defaultAccount: 'carrier', byKey: {} },
-          dispatch: { concurrency: 32, leaseMs: 10_000, submitTimeoutMs: 5_000, idlePollMs: 250, reconcileDelayMs: 2_000, rateWindowMarginMs: 50 },
-        }),
-      );
-      const env = {
-        SWITCHBOARD_CONFIG: configFile,
-        SWITCHBOARD_DATABASE_URL: `${t.connectionString}?schema=${t.schema}&pool_max=5`,
-        SWITCHBOARD_SANDBOX: 'false',
-        SWITCHBOARD_LOG_LEVEL: 'warn',
-      };
+      const env = writeClusterConfig({
+        dir,
+        publicUrl: proxy.url,
+        carrierUrl: carrier.url,
+        senders: SENDERS.map((s) => ({ from: s.from, type: 'long_code', mps: s.mps })),
+        databaseUrl: `${t.connectionString}?schema=${t.schema}&pool_max=5`,
+        extra: { dispatch: { concurrency: 32, leaseMs: 10_000, submitTimeoutMs: 5_000, idlePollMs: 250, reconcileDelayMs: 2_000, rateWindowMarginMs: 50 } },
+      });
       const instances: Instance[] = await Promise.all([0, 1, 2].map(() => startInstance(env)));
       for (const inst of instances) cleanups.push(() => inst.child.kill('SIGKILL'));
       proxy.setBackends(instances.map((i) => i.url));
