@@ -48,7 +48,7 @@ function splitSender(key: string): [string, string] {
 }
 
 /** The compliance methods over an open, migrated database; `write` runs a function in a BEGIN IMMEDIATE transaction. */
-export function sqliteCompliance(db: Database, write: <T>(fn: () => T) => T): Omit<ComplianceStore, keyof ConversationStore | keyof RetentionStore | 'listUnhandledInbound'> {
+export function sqliteCompliance(db: Database, write: <T>(fn: () => T) => Promise<T>): Omit<ComplianceStore, keyof ConversationStore | keyof RetentionStore | 'listUnhandledInbound'> {
   const cache = new Map<string, Statement>();
   const p = (sql: string): Statement => {
     let st = cache.get(sql);
@@ -213,7 +213,7 @@ export function sqliteCompliance(db: Database, write: <T>(fn: () => T) => T): Om
     },
 
     async enqueueEvents(rows) {
-      write(() => insertOutbox(rows));
+      return write(() => insertOutbox(rows));
     },
 
     async markInboundHandled(req) {

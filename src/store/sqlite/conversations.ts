@@ -33,7 +33,7 @@ export function sqliteOutboundThreading(db: Database): (m: MessageRecord, progra
   };
 }
 
-export function sqliteConversations(db: Database, write: <T>(fn: () => T) => T): ConversationStore {
+export function sqliteConversations(db: Database, write: <T>(fn: () => T) => Promise<T>): ConversationStore {
   const cache = new Map<string, Statement>();
   const p = (sql: string): Statement => {
     let st = cache.get(sql);

@@ -6,7 +6,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import { HASH_PREFIX, REDACTED_BODY } from '../../compliance/retention.ts';
 import type { RetentionStore } from '../compliance-port.ts';
 
-export function sqliteRetention(db: Database, write: <T>(fn: () => T) => T): RetentionStore {
+export function sqliteRetention(db: Database, write: <T>(fn: () => T) => Promise<T>): RetentionStore {
   const cache = new Map<string, Statement>();
   const p = (sql: string): Statement => {
     let st = cache.get(sql);

@@ -15,7 +15,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import BetterSqlite3, { type Database, type Statement, type Transaction } from 'better-sqlite3';
+import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
 import { canTransition, MESSAGE_STATUSES, type MessageEvent, type MessageRecord, type MessageStatus, type NewEvent } from '../../domain/message.ts';
 import { reserve, senderKey, type UsageEntry } from '../../dispatch/rate-limit.ts';
 import type {
@@ -212,13 +212,22 @@ function before(a: MessageRow, b: MessageRow): boolean {
 
 // ------------------------------------------------------------------ the store
 
+/** A queued write of the group commit (see `write`). */
+interface PendingWrite {
+  fn: () => unknown;
+  resolve: (v: unknown) => void;
+  reject: (err: unknown) => void;
+}
+
+/** Writes per group commit at most; a full group is committed at once instead of at the end of the turn. */
+const MAX_GROUP = 2_000;
+
 class SqliteStore implements Store {
   readonly capabilities: StoreCapabilities = { name: 'sqlite', multiInstance: false };
   private readonly db: Database;
   private stmts: Statements | null = null;
   private readonly dynamic = new Map<string, Statement>();
   private closed = false;
-  private tx: Transaction<(f: () => unknown) => unknown> | null = null;
 
   constructor(opts: SqliteStoreOptions) {
     if (opts.path !== ':memory:' && !opts.path.startsWith('file:')) mkdirSync(dirname(opts.path), { recursive: true });
@@ -248,10 +257,105 @@ class SqliteStore implements Store {
 
   private threadOutbound: ((m: MessageRecord, program: string) => void) | null = null;
 
-  /** Run `fn` in a BEGIN IMMEDIATE transaction (nested calls become savepoints). */
-  private write<T>(fn: () => T): T {
-    this.tx ??= this.db.transaction((f: () => unknown) => f());
-    return this.tx.immediate(fn) as T;
+  /**
+   * Group commit: `fn` is queued and run, with every other write queued in the same event-loop turn, in one
+   * BEGIN IMMEDIATE … COMMIT (each in its own savepoint, so one failing write rolls back alone and the others
+   * still commit). The promise settles only after that COMMIT: a caller that awaits it (the API before its 2xx)
+   * knows its rows are in the WAL. A write issued while a batch runs (from inside another write) joins it directly.
+   * docs/reference/storage.md, "Group commit".
+   */
+  private write<T>(fn: () => T): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('store is closed'));
+    if (this.inBatch) {
+      try {
+        return Promise.resolve(fn());
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      if (this.pending.length >= MAX_GROUP) this.flush();
+      else if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(this.flushBound);
+      }
+    });
+  }
+
+  private readonly pending: PendingWrite[] = [];
+  private flushScheduled = false;
+  private inBatch = false;
+  private readonly flushBound = () => {
+    this.flushScheduled = false;
+    this.flush();
+  };
+  private txStmts: { begin: Statement; commit: Statement; rollback: Statement; savepoint: Statement; release: Statement; rollbackTo: Statement } | null = null;
+  /** Commits so far (tests and bench count writes per message with it). */
+  commits = 0;
+
+  /** Run every queued write in one transaction, then settle their promises. */
+  private flush(): void {
+    if (this.pending.length === 0) return;
+    const batch = this.pending.splice(0, this.pending.length);
+    if (this.closed) {
+      for (const w of batch) w.reject(new Error('store is closed'));
+      return;
+    }
+    const t = (this.txStmts ??= {
+      begin: this.db.prepare('BEGIN IMMEDIATE'),
+      commit: this.db.prepare('COMMIT'),
+      rollback: this.db.prepare('ROLLBACK'),
+      savepoint: this.db.prepare('SAVEPOINT w'),
+      release: this.db.prepare('RELEASE w'),
+      rollbackTo: this.db.prepare('ROLLBACK TO w'),
+    });
+    try {
+      t.begin.run();
+    } catch (err) {
+      for (const w of batch) w.reject(err);
+      return;
+    }
+    const single = batch.length === 1;
+    const results: { ok: boolean; value: unknown }[] = new Array(batch.length);
+    this.inBatch = true;
+    try {
+      for (let i = 0; i < batch.length; i++) {
+        if (!single) t.savepoint.run();
+        try {
+          results[i] = { ok: true, value: batch[i]!.fn() };
+          if (!single) t.release.run();
+        } catch (err) {
+          results[i] = { ok: false, value: err };
+          if (!single) {
+            t.rollbackTo.run();
+            t.release.run();
+          }
+        }
+      }
+    } finally {
+      this.inBatch = false;
+    }
+    try {
+      if (single && !results[0]!.ok) t.rollback.run();
+      else {
+        t.commit.run();
+        this.commits++;
+      }
+    } catch (err) {
+      try {
+        if (this.db.inTransaction) t.rollback.run();
+      } catch {
+        /* the rollback error says no more than the commit error */
+      }
+      for (const w of batch) w.reject(err);
+      return;
+    }
+    for (let i = 0; i < batch.length; i++) {
+      const r = results[i]!;
+      if (r.ok) batch[i]!.resolve(r.value);
+      else batch[i]!.reject(r.value);
+    }
   }
 
   private addEvent(e: NewEvent): void {
@@ -274,6 +378,7 @@ class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    this.flush();
     this.closed = true;
     this.db.close();
   }
@@ -364,7 +469,7 @@ class SqliteStore implements Store {
   }
 
   async appendEvent(event: NewEvent): Promise<void> {
-    this.addEvent(event);
+    return this.write(() => this.addEvent(event));
   }
 
   async transition(req: TransitionRequest): Promise<MessageRecord | null> {
@@ -540,6 +645,7 @@ class SqliteStore implements Store {
   }
 
   async insertInbound(r: InboundRecord): Promise<{ duplicate: boolean; unhandled?: InboundRecord }> {
+    return this.write(() => {
     const info = this.s.insertInbound.run(
       r.id,
       r.provider,
@@ -559,6 +665,7 @@ class SqliteStore implements Store {
       | Row
       | undefined;
     return stored ? { duplicate: true, unhandled: toInbound(stored) } : { duplicate: true };
+    });
   }
 
   async listUnhandledInbound(q: { before: number; limit: number }): Promise<InboundRecord[]> {
