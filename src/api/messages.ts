@@ -15,6 +15,7 @@ import type { Category, MessageRecord, MessageStatus, NewEvent } from '../domain
 import { SwitchboardError } from '../errors.ts';
 import { prepareMessage, type PrepareResult } from '../pipeline/accept.ts';
 import type { ApiKeyRecord, MessageQuery, Store } from '../store/store.ts';
+import { createAcceptBatcher } from './accept-batcher.ts';
 import { requireScope } from './auth.ts';
 import {
   DEFAULT_PAGE,
@@ -74,6 +75,7 @@ export async function messageRoutes(app: FastifyInstance, opts: MessageRoutesOpt
   const onAccepted = opts.onAccepted ?? (() => {});
   const send = requireScope(store, 'messages:send');
   const read = requireScope(store, 'messages:read');
+  const accept = createAcceptBatcher(store, opts.compliance);
 
   async function prepare(input: unknown, key: ApiKeyRecord, now: number, idempotencyKey: string | null): Promise<Prepared> {
     try {
@@ -113,12 +115,9 @@ export async function messageRoutes(app: FastifyInstance, opts: MessageRoutesOpt
         const existing = await store.findByIdempotencyKey(key.id, idem);
         if (existing) return replay(reply, replayOf(existing, r.message.requestHash));
       }
-      if (opts.compliance) {
-        const [refusal] = await opts.compliance.checkAccept([r.message]);
-        if (refusal) throw refusal;
-      }
-      const [out] = await store.insertMessages([{ message: r.message, events: r.events }]);
-      if (!out) throw new Error('store.insertMessages returned no outcome');
+      const accepted = await accept({ message: r.message, events: r.events });
+      if (accepted.refused) throw accepted.refused;
+      const out = accepted.outcome;
       if (!out.inserted) return replay(reply, replayOf(out.existing, r.message.requestHash));
       onAccepted([out.message]);
       request.log.info({ messageId: out.message.id, segments: out.message.segments }, 'message accepted');

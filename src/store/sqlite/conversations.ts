@@ -27,8 +27,18 @@ const TOUCH_SQL = `INSERT INTO conversations (id, contact, sender_key, account, 
 export function sqliteOutboundThreading(db: Database): (m: MessageRecord, program: string) => void {
   const keyName = db.prepare('SELECT name FROM api_keys WHERE id = ?');
   const touch = db.prepare(TOUCH_SQL);
+  // Key names never change (keys are created and revoked, not renamed): read each once.
+  const names = new Map<string, string | null>();
+  const nameOf = (keyId: string): string | null => {
+    let n = names.get(keyId);
+    if (n === undefined) {
+      n = (keyName.get(keyId) as { name: string } | undefined)?.name ?? null;
+      if (n !== null) names.set(keyId, n);
+    }
+    return n;
+  };
   return (m, program) => {
-    const owner = m.keyId === null ? null : ((keyName.get(m.keyId) as { name: string } | undefined)?.name ?? null);
+    const owner = m.keyId === null ? null : nameOf(m.keyId);
     touch.get({ id: `cv_${ulid(m.createdAt).toLowerCase()}`, contact: m.to, key: `${m.account}:${m.from}`, account: m.account, from: m.from, program, owner, at: m.createdAt, dir: 'out' });
   };
 }
