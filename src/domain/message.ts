@@ -107,7 +107,7 @@ export interface MessageRecord {
 
 export const EVENT_TYPES = [
   'accepted', // stored after the API call
-  'queued', // enqueued for dispatch
+  'queued', // enqueued for dispatch (written at accept before core v2; `accepted` says it now: kept for older rows)
   'submit_started', // a dispatcher claimed it and is calling the provider
   'submitted', // the provider accepted it (detail.providerMessageId)
   'submit_failed', // a provider call failed (detail.kind: transient | rate_limited | permanent, retryAt?)

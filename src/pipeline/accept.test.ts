@@ -65,7 +65,6 @@ describe('prepareMessage: happy path', () => {
     });
     expect(r.events).toEqual([
       { messageId: 'msg_test', type: 'accepted', status: 'queued', at: NOW, detail: { segments: 1, encoding: 'GSM-7' } },
-      { messageId: 'msg_test', type: 'queued', status: 'queued', at: NOW, detail: null },
     ]);
   });
 

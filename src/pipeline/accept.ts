@@ -214,7 +214,6 @@ export function prepareMessage(input: unknown, ctx: AcceptContext): PrepareResul
   };
   const events: NewEvent[] = [
     { messageId: id, type: 'accepted', status: 'queued', at: now, detail: { segments: message.segments, encoding: message.encoding } },
-    { messageId: id, type: 'queued', status: 'queued', at: now, detail: null },
   ];
   return { ok: true, message, events };
 }

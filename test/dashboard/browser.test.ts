@@ -108,8 +108,8 @@ describe('dashboard in Chromium', () => {
     });
     const events = await page.$$eval('#timeline tr[data-event]', (rows) => rows.map((r) => r.getAttribute('data-event')));
     // The path in order (other steps, e.g. consent checks, may sit between them).
-    const path = ['accepted', 'queued', 'submit_started', 'submitted', 'status'];
-    expect(events.filter((e) => path.includes(e!))).toEqual([...path.slice(0, 4), ...events.filter((e) => e === 'status')]);
+    const path = ['accepted', 'submit_started', 'submitted', 'status'];
+    expect(events.filter((e) => path.includes(e!))).toEqual([...path.slice(0, 3), ...events.filter((e) => e === 'status')]);
     expect(events.filter((e) => e === 'status').length).toBeGreaterThanOrEqual(1);
     expect(await page.$$eval('#timeline [data-status]', (els) => els.map((e) => e.textContent))).toContain('delivered');
     await shot('message');
