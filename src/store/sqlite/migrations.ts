@@ -270,6 +270,15 @@ export const MIGRATIONS: readonly Migration[] = [
         WHERE source IN ('inbound_keyword', 'provider');
     `,
   },
+  {
+    // Core v2: the opt-out sweep (queued messages to a contact) reads a partial index that only queued rows enter,
+    // instead of a (to_number, status) index rewritten on every status change of every message.
+    name: '0006_queued_to_index',
+    sql: `
+      DROP INDEX messages_to_status;
+      CREATE INDEX messages_queued_to ON messages (to_number, seq) WHERE status = 'queued';
+    `,
+  },
 ];
 
 const BOOKKEEPING = `
