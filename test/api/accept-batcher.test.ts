@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createAcceptBatcher, type AcceptItem } from '../../src/api/accept-batcher.ts';
 import { SwitchboardError } from '../../src/errors.ts';
-import type { MessageRecord } from '../../src/domain/message.ts';
+import { contractMessage } from '../../src/store/contract/store-contract.ts';
 import type { Store } from '../../src/store/store.ts';
 import { apiHarness, type Harness } from './support.ts';
 
@@ -30,37 +30,7 @@ function counting(store: Store): { store: Pick<Store, 'insertMessages'>; calls: 
 
 function item(i: number, idempotencyKey: string | null = null): AcceptItem {
   const now = h.clock.now();
-  const message: MessageRecord = {
-    id: `msg_batch${String(i).padStart(4, '0')}`,
-    keyId: 'key_x',
-    account: 'default',
-    provider: 'twilio',
-    to: `+1415555${String(1000 + i)}`,
-    from: '+15005550006',
-    body: `hello ${i}`,
-    segments: 1,
-    encoding: 'GSM-7',
-    category: 'transactional',
-    priority: 1,
-    status: 'queued',
-    submitState: 'none',
-    metadata: null,
-    idempotencyKey,
-    requestHash: idempotencyKey === null ? null : 'h',
-    providerMessageId: null,
-    providerStatus: null,
-    errorCode: null,
-    errorMessage: null,
-    attempts: 0,
-    nextAttemptAt: now,
-    expiresAt: now + 3_600_000,
-    leaseOwner: null,
-    leaseExpiresAt: null,
-    createdAt: now,
-    updatedAt: now,
-    submittedAt: null,
-    completedAt: null,
-  };
+  const message = { ...contractMessage({ now, id: `msg_batch${String(i).padStart(4, '0')}`, keyId: 'key_x', to: `+1415555${String(1000 + i)}`, idempotencyKey }), requestHash: idempotencyKey === null ? null : 'h' };
   return { message, events: [{ messageId: message.id, type: 'accepted', status: 'queued', at: now, detail: null }] };
 }
 
