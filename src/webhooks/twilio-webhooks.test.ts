@@ -2,6 +2,7 @@
  * Twilio webhook ingestion through Fastify inject() against a real SQLite store (a temp file).
  * Requests are signed with the official SDK's `getExpectedTwilioSignature`, exactly as Twilio would.
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -216,7 +217,8 @@ describe('signature verification', () => {
     const [r] = receipts();
     expect(r).toMatchObject({ kind: 'status', duplicate: 0, signature_valid: 1, url: PUBLIC_URL + statusPath(m), raw_body: formBody(params) });
     expect(r!.dedupe_key).toBe(`twilio:status:${m.providerMessageId}:sent:`);
-    expect(JSON.parse(r!.headers)['x-twilio-signature']).toBeTruthy();
+    // Compact: the raw form body is the payload; headers are not kept again (none worth keeping were sent).
+    expect(JSON.parse(r!.headers)).toEqual({});
     expect(statusCalls.map((c) => [c.message.id, c.message.status, c.event.detail?.applied])).toEqual([[m.id, 'sent', true]]);
   });
 
@@ -236,7 +238,15 @@ describe('signature verification', () => {
     expect(await statusEvents(m.id)).toEqual([]);
     const rows = receipts();
     expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({ signature_valid: 0, raw_body: formBody(params) });
+    // Refused before the signature verified: a small record (why, size, hash), never the body.
+    expect(rows[0]).toMatchObject({ signature_valid: 0, raw_body: '' });
+    const body = formBody(params);
+    expect(JSON.parse(rows[0]!.headers)).toMatchObject({
+      'x-switchboard-rejected': 'SB_WEBHOOK_SIGNATURE',
+      'x-switchboard-body-bytes': String(Buffer.byteLength(body)),
+      'x-switchboard-body-sha256': createHash('sha256').update(body).digest('hex'),
+      'content-type': 'application/x-www-form-urlencoded',
+    });
     expect(rows[0]!.dedupe_key).toMatch(/^twilio:status:rejected:/);
     expect(statusCalls).toEqual([]);
   });
@@ -262,8 +272,24 @@ describe('signature verification', () => {
     const params = statusParams(m.providerMessageId!, 'sent', {}, 'AC' + 'c'.repeat(32));
     const res = await post(statusPath(m), params, { token: 'whatever' });
     expectError(res, 403, 'SB_WEBHOOK_ACCOUNT_UNKNOWN', 'AccountSid');
-    expect(receipts()).toMatchObject([{ signature_valid: 0 }]);
+    expect(receipts()).toMatchObject([{ signature_valid: 0, raw_body: '' }]);
+    expect(JSON.parse(receipts()[0]!.headers)['x-switchboard-rejected']).toBe('SB_WEBHOOK_ACCOUNT_UNKNOWN');
     expect((await store.getMessage(m.id))!.status).toBe('sending');
+  });
+
+  it('large unsigned bodies with an unknown AccountSid leave small records, not their bodies', async () => {
+    const filler = 'x'.repeat(250 * 1024 - 200);
+    for (let i = 0; i < 5; i++) {
+      const res = await post('/webhooks/twilio/inbound', { AccountSid: 'AC' + 'd'.repeat(32), MessageSid: SM(900 + i), From: '+15550001', To: '+15550002', Body: filler }, { token: 'whatever' });
+      expectError(res, 403, 'SB_WEBHOOK_ACCOUNT_UNKNOWN', 'AccountSid');
+    }
+    const rows = receipts();
+    expect(rows).toHaveLength(5);
+    for (const r of rows) {
+      expect(r).toMatchObject({ kind: 'inbound', signature_valid: 0, raw_body: '' });
+      expect(Number(JSON.parse(r.headers)['x-switchboard-body-bytes'])).toBeGreaterThan(250 * 1024 - 200);
+      expect(r.headers.length).toBeLessThan(1_000);
+    }
   });
 
   it('verifies against publicUrl + the URL as received (path prefix in publicUrl, query kept)', async () => {

@@ -13,6 +13,7 @@
  * Answers: 204 for status callbacks, an empty TwiML `<Response/>` for inbound. No provider call happens inline.
  * Documented in docs/reference/webhooks.md.
  */
+import { createHash } from 'node:crypto';
 import type { FastifyError, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { TwilioAccountConfig } from '../config/schema.ts';
 import type { Clock } from '../domain/clock.ts';
@@ -82,12 +83,42 @@ class Rejection extends Error {
 
 const noop: LogFn = () => {};
 
-function flatHeaders(req: FastifyRequest): Record<string, string> {
+/** Headers kept with a valid receipt: only what the raw body does not already say (Twilio's retry token). */
+const KEPT_HEADERS = ['i-twilio-idempotency-token'] as const;
+/** Headers kept (truncated) with a rejected receipt, to tell a misconfigured sender from a forgery. */
+const REJECTED_HEADERS = ['content-type', 'user-agent', 'x-forwarded-for', 'i-twilio-idempotency-token'] as const;
+const REJECTED_HEADER_MAX = 200;
+
+function headerValue(req: FastifyRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  if (v === undefined) return undefined;
+  return Array.isArray(v) ? v.join(', ') : String(v);
+}
+
+function keptHeaders(req: FastifyRequest): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(req.headers)) {
-    if (v === undefined) continue;
-    out[k] = Array.isArray(v) ? v.join(', ') : String(v);
+  for (const name of KEPT_HEADERS) {
+    const v = headerValue(req, name);
+    if (v !== undefined) out[name] = v;
   }
+  return out;
+}
+
+/**
+ * What is kept of a receipt refused before its signature verified: never its body (an unsigned request can be
+ * anything, of any size), only its size, its SHA-256 and why it was refused, with a few short headers.
+ */
+function rejectedSummary(req: FastifyRequest, rawBody: string, code: ErrorCode): Record<string, string> {
+  const out: Record<string, string> = {
+    'x-switchboard-rejected': code,
+    'x-switchboard-body-bytes': String(Buffer.byteLength(rawBody, 'utf8')),
+    'x-switchboard-body-sha256': createHash('sha256').update(rawBody, 'utf8').digest('hex'),
+  };
+  for (const name of REJECTED_HEADERS) {
+    const v = headerValue(req, name);
+    if (v !== undefined) out[name] = v.slice(0, REJECTED_HEADER_MAX);
+  }
+  if (req.headers['x-twilio-signature'] !== undefined) out['x-twilio-signature'] = 'present';
   return out;
 }
 
@@ -146,9 +177,11 @@ export const twilioWebhookRoutes: FastifyPluginAsync<TwilioWebhookOptions> = asy
     const now = clock.now();
     const rawBody = typeof req.body === 'string' ? req.body : '';
     const url = publicUrl + req.url;
-    const receipt = { provider: 'twilio', kind, receivedAt: now, url, headers: flatHeaders(req), rawBody };
+    const receipt = { provider: 'twilio', kind, receivedAt: now, url, headers: keptHeaders(req), rawBody };
+    // Refused before the signature verified: a small record (why, size, hash), not the body or its headers.
     const reject = async (rejection: Rejection, signatureValid: boolean): Promise<never> => {
-      await store.recordWebhook({ ...receipt, dedupeKey: `twilio:${kind}:rejected:${ulid(now)}`, signatureValid });
+      const headers = rejectedSummary(req, rawBody, rejection.error.code);
+      await store.recordWebhook({ ...receipt, headers, rawBody: '', dedupeKey: `twilio:${kind}:rejected:${ulid(now)}`, signatureValid });
       log.warn({ kind, url, code: rejection.error.code, message: rejection.message }, 'webhook rejected');
       throw rejection;
     };
@@ -207,7 +240,12 @@ export const twilioWebhookRoutes: FastifyPluginAsync<TwilioWebhookOptions> = asy
     } catch (e) {
       const rejection = e instanceof FormParseError ? err('SB_WEBHOOK_MALFORMED', e.message) : e;
       if (!(rejection instanceof Rejection)) throw e;
-      await store.recordWebhook({ ...receipt, dedupeKey: `twilio:${receipt.kind}:rejected:${ulid(receipt.receivedAt)}`, signatureValid: true });
+      await store.recordWebhook({
+        ...receipt,
+        headers: { ...receipt.headers, 'x-switchboard-rejected': rejection.error.code },
+        dedupeKey: `twilio:${receipt.kind}:rejected:${ulid(receipt.receivedAt)}`,
+        signatureValid: true,
+      });
       log.warn({ kind: receipt.kind, url: receipt.url, code: rejection.error.code, message: rejection.message }, 'webhook rejected');
       throw rejection;
     }

@@ -2,14 +2,19 @@
  * X-Twilio-Signature, as Twilio computes it (twilio-wire.md §3) and as twilio-node's `validateRequest` checks it.
  * Pure: used by webhook ingestion (verify) and by the sandbox (sign). Test vectors: twilio-wire.md §3.4.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { parse as querystringParse, stringify as querystringStringify } from 'node:querystring';
 
 export type SignatureParams = Record<string, string | readonly string[] | undefined>;
 
 /** The string Twilio signs: the full URL, then each param name + value in sorted name order (arrays: deduplicated, sorted values). */
 export function signaturePayload(url: string, params: SignatureParams): string {
-  let data = url;
+  return url + paramsPayload(params);
+}
+
+/** The params part of the signed string (everything after the URL). */
+function paramsPayload(params: SignatureParams): string {
+  let data = '';
   for (const name of Object.keys(params).sort()) {
     const v = params[name];
     if (v === undefined) continue;
@@ -24,7 +29,20 @@ export function signaturePayload(url: string, params: SignatureParams): string {
 
 /** Base64 HMAC-SHA1 of the payload keyed with the account's (primary) auth token. */
 export function computeTwilioSignature(authToken: string, url: string, params: SignatureParams): string {
-  return createHmac('sha1', authToken).update(Buffer.from(signaturePayload(url, params), 'utf8')).digest('base64');
+  return createHmac('sha1', hmacKey(authToken)).update(signaturePayload(url, params), 'utf8').digest('base64');
+}
+
+/** HMAC keys by auth token: the few configured tokens are turned into key objects once, not per webhook. */
+const KEYS = new Map<string, KeyObject>();
+const MAX_KEYS = 64;
+function hmacKey(authToken: string): KeyObject {
+  let k = KEYS.get(authToken);
+  if (!k) {
+    if (KEYS.size >= MAX_KEYS) KEYS.clear();
+    k = createSecretKey(Buffer.from(authToken, 'utf8'));
+    KEYS.set(authToken, k);
+  }
+  return k;
 }
 
 /** Hex SHA-256 of a raw JSON body (the `bodySHA256` query parameter). */
@@ -100,17 +118,25 @@ export function candidateUrls(url: string): string[] {
 export function verifyTwilioSignature(authToken: string, signature: string | undefined, url: string, params: SignatureParams, rawBody?: string): boolean {
   if (!signature) return false;
   let hashParam: string | null = null;
-  try {
-    hashParam = new URL(url).searchParams.get('bodySHA256');
-  } catch {
-    hashParam = null;
+  // Only a URL that mentions bodySHA256 can carry it (searchParams decodes names, hence the case-blind test).
+  if (/bodysha256|%/i.test(url)) {
+    try {
+      hashParam = new URL(url).searchParams.get('bodySHA256');
+    } catch {
+      hashParam = null;
+    }
   }
   if (hashParam !== null) {
     if (rawBody === undefined || !safeEqual(bodySha256(rawBody), hashParam)) return false;
     params = {};
   }
+  const key = hmacKey(authToken);
+  const tail = paramsPayload(params);
+  const sign = (u: string) => createHmac('sha1', key).update(u + tail, 'utf8').digest('base64');
+  // The URL exactly as received first (what Twilio signs in practice): the other variants are built only on a miss.
+  if (safeEqual(sign(url), signature)) return true;
   for (const candidate of candidateUrls(url)) {
-    if (safeEqual(computeTwilioSignature(authToken, candidate, params), signature)) return true;
+    if (candidate !== url && safeEqual(sign(candidate), signature)) return true;
   }
   return false;
 }
