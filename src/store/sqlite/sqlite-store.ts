@@ -152,7 +152,7 @@ function prepareAll(db: Database) {
         WHERE status = 'queued' AND account > ? ORDER BY account, from_number LIMIT 1`,
     ),
     senderHead: p(
-      `SELECT * FROM messages INDEXED BY messages_queue
+      `SELECT seq, id, priority, created_at, segments FROM messages INDEXED BY messages_queue
         WHERE status = 'queued' AND account = ? AND from_number = ? AND next_attempt_at <= ? AND expires_at > ?
         ORDER BY priority DESC, created_at, seq LIMIT ?`,
     ),
@@ -162,7 +162,8 @@ function prepareAll(db: Database) {
               lease_owner = ?, lease_expires_at = ?, updated_at = ?
         WHERE id = ? AND status = 'queued' RETURNING *`,
     ),
-    expiring: p(`SELECT id FROM messages WHERE status = 'queued' AND expires_at <= ? ORDER BY expires_at, id LIMIT ?`),
+    // The partial index holds queued rows only: a seek to the expired ones, whatever the queue depth.
+    expiring: p(`SELECT id FROM messages INDEXED BY messages_queued_expiry WHERE status = 'queued' AND expires_at <= ? ORDER BY expires_at, id LIMIT ?`),
     expireOne: p(
       `UPDATE messages SET status = 'expired', completed_at = ?, updated_at = ?, lease_owner = NULL, lease_expires_at = NULL
         WHERE id = ? AND status = 'queued' RETURNING *`,
@@ -202,14 +203,24 @@ function prepareAll(db: Database) {
 }
 type Statements = ReturnType<typeof prepareAll>;
 
+/** A queued message as the claim orders it (the claim's UPDATE … RETURNING gives the full row). */
+type HeadRow = Pick<MessageRow, 'seq' | 'id' | 'priority' | 'created_at' | 'segments'>;
+
 interface SenderState {
+  account: string;
+  from: string;
   key: string;
   mps: number;
   usage: Booking[];
-  heads: MessageRow[];
+  /** The page of the sender's due queue being merged (claimed rows leave the queue, so the next page starts after them). */
+  heads: HeadRow[];
   pos: number;
+  /** Rows read so far, and the most this claim reads for the sender (what its window can take, plus one). */
+  fetched: number;
+  limit: number;
+  /** The last page was full: more due work may be behind it. */
+  full: boolean;
   blocked: boolean;
-  exhaustedLimit: boolean;
 }
 
 /** A rate-window booking held in memory: a `UsageEntry` and the message it was booked for ('' for a restart seed). */
@@ -224,7 +235,7 @@ interface Booking extends UsageEntry {
 const UNKNOWN_SEGMENTS = 1e12;
 
 /** Does `a` go before `b` in dispatch order (priority desc, created asc, then insertion order)? */
-function before(a: MessageRow, b: MessageRow): boolean {
+function before(a: HeadRow, b: HeadRow): boolean {
   if (a.priority !== b.priority) return a.priority > b.priority;
   if (a.created_at !== b.created_at) return a.created_at < b.created_at;
   return a.seq! < b.seq!;
@@ -626,21 +637,34 @@ class SqliteStore implements Store {
     const { now, windowMs } = req;
     return this.write(() => {
       const max = Math.max(0, Math.floor(req.max));
-      const senders: SenderState[] = [];
-      // Each sender with queued work: one seek to find it, one for its due head (at most what its window could take
-      // now, plus one to know whether more is behind), all independent of the queue depth.
+      // The senders with queued work: one index seek each, independent of the queue depth.
+      const found: { account: string; from: string }[] = [];
       let cur = s.firstSender.get() as { account: string; from_number: string } | undefined;
       while (cur && max > 0) {
         const { account, from_number } = cur;
-        const key = senderKey(account, from_number);
-        const mps = req.rates.get(key) ?? req.defaultMps;
-        const headLimit = Math.min(max, Math.max(1, Math.ceil(mps))) + 1;
-        const heads = s.senderHead.all(account, from_number, now, now, headLimit) as MessageRow[];
-        if (heads.length > 0) {
-          senders.push({ key, mps, usage: this.windowOf(key, now, windowMs), heads, pos: 0, blocked: false, exhaustedLimit: heads.length === headLimit });
-        }
+        found.push({ account, from: from_number });
         const next = s.nextSenderOfAccount.get(account, from_number) as { from_number: string } | undefined;
         cur = next ? { account, from_number: next.from_number } : (s.nextAccount.get(account) as { account: string; from_number: string } | undefined);
+      }
+      // Each sender's due queue is read in pages: at first about its share of `max`, more only when the merge used
+      // it all up, and never more than its window could take now plus one. A claim reads about `max` rows.
+      const share = Math.ceil(max / Math.max(1, found.length)) + 1;
+      const readPage = (st: SenderState, size: number): void => {
+        const n = Math.min(size, st.limit - st.fetched);
+        st.heads = n > 0 ? (s.senderHead.all(st.account, st.from, now, now, n) as HeadRow[]) : [];
+        st.pos = 0;
+        st.fetched += st.heads.length;
+        st.full = n > 0 && st.heads.length === n;
+      };
+      const senders: SenderState[] = [];
+      for (const { account, from } of found) {
+        const key = senderKey(account, from);
+        const mps = req.rates.get(key) ?? req.defaultMps;
+        const st: SenderState = { account, from, key, mps, usage: [], heads: [], pos: 0, fetched: 0, limit: Math.min(max, Math.max(1, Math.ceil(mps))) + 1, full: false, blocked: false };
+        readPage(st, share);
+        if (st.heads.length === 0) continue;
+        st.usage = this.windowOf(key, now, windowMs);
+        senders.push(st);
       }
 
       const claimed: MessageRecord[] = [];
@@ -650,7 +674,12 @@ class SqliteStore implements Store {
       while (claimed.length < max) {
         let pick: SenderState | null = null;
         for (const st of senders) {
-          if (st.blocked || st.pos >= st.heads.length) continue;
+          if (st.blocked) continue;
+          if (st.pos >= st.heads.length) {
+            if (!st.full || st.fetched >= st.limit) continue;
+            readPage(st, Math.max(share, max - claimed.length + 1));
+            if (st.heads.length === 0) continue;
+          }
           if (!pick || before(st.heads[st.pos]!, pick.heads[pick.pos]!)) pick = st;
         }
         if (!pick) break;
@@ -674,7 +703,7 @@ class SqliteStore implements Store {
       for (const [key, lastAt] of booked) s.pacingBooked.run(key, lastAt, now + req.leaseMs);
 
       // More due work that only `max` held back is claimable right away.
-      if (senders.some((st) => !st.blocked && (st.pos < st.heads.length || st.exhaustedLimit))) wake.push(now);
+      if (senders.some((st) => !st.blocked && (st.pos < st.heads.length || st.full))) wake.push(now);
       const next = (s.nextDue.get(now) as { t: number | null }).t;
       if (next !== null) wake.push(next);
       return { claimed, wakeAt: wake.length ? Math.min(...wake) : null };
