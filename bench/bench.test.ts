@@ -86,3 +86,32 @@ describe('bench/e2e.ts', () => {
     expect(r.stderr).toMatch(/--messages must be an integer/);
   });
 });
+
+describe('bench/claim-depth.ts', () => {
+  it('claims at each depth on both engines, the queue kept at its depth, and prints the figures', async () => {
+    const r = await runBench('claim-depth.ts', ['--depths', '50,300', '--rounds', '3', '--claim', '20', '--senders', '3']);
+    expect(r.code, r.stderr).toBe(0);
+    for (const engine of ['sqlite', 'postgres']) {
+      expect(value(r, `claim_${engine}_50_claimed`)).toBe(3 * 20);
+      expect(value(r, `claim_${engine}_300_claimed`)).toBe(3 * 20);
+      for (const f of ['p50', 'p99', 'round_p99', 'max_loop_block']) expect(value(r, `claim_${engine}_300_${f}`), f).toBeGreaterThan(0);
+    }
+  });
+
+  it('rejects a bad depth', async () => {
+    const r = await runBench('claim-depth.ts', ['--depths', '1k']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/--depths must be integers/);
+  });
+});
+
+describe('bench/drain.ts', () => {
+  it('drains a bulk-loaded backlog through the sandbox and samples /healthz meanwhile', async () => {
+    const r = await runBench('drain.ts', ['--depth', '400', '--base', '100', '--senders', '2', '--seconds', '30']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^# store: sqlite; 2 senders/m);
+    for (const name of ['drain_400_delivered_per_s', 'drain_100_delivered_per_s', 'drain_400_healthz_p99', 'drain_deep_vs_shallow']) {
+      expect(value(r, name), name).toBeGreaterThan(0);
+    }
+  });
+});

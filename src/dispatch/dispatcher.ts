@@ -145,6 +145,10 @@ export class Dispatcher {
   private readonly loop = new WakeLoop(() => this.loopRound());
   /** The last round could not claim for lack of slots: a finished submit wakes the loop. */
   private starved = false;
+  /** Free slots that wake a starved loop (an eighth of the concurrency, 1 to 16). */
+  private get wakeBatch(): number {
+    return Math.max(1, Math.min(16, Math.ceil(this.config.concurrency / 8)));
+  }
 
   constructor(deps: DispatcherDeps) {
     this.store = deps.store;
@@ -220,19 +224,28 @@ export class Dispatcher {
   private async round(): Promise<{ result: RoundResult; submits: Promise<void>[] }> {
     const cfg = this.config;
 
-    // 1. expiry (with the message.status rows of each expiry, in its transaction)
+    // 1. expiry (with the message.status rows of each expiry, in its transaction) and 2. the stale/ambiguous submits
+    //    to reconcile: issued together, so a group-committing store writes both in one transaction.
     const expireAt = this.clock.now();
-    const expired = await this.store.expireDue(expireAt, EXPIRE_BATCH, this.statusOutbox ? await this.statusOutbox(expireAt) : undefined);
+    const outbox = this.statusOutbox ? await this.statusOutbox(expireAt) : undefined;
+    const [expiry, staleClaim] = await Promise.allSettled([
+      this.store.expireDue(expireAt, EXPIRE_BATCH, outbox),
+      this.store.claimStale({ now: this.clock.now(), owner: this.owner, leaseMs: cfg.leaseMs, max: Math.max(1, cfg.concurrency) }),
+    ]);
+    const expired = expiry.status === 'fulfilled' ? expiry.value : [];
     for (const m of expired) {
       this.log.info({ messageId: m.id }, 'message expired before dispatch');
       this.fireFinal(m);
     }
 
-    // 2. reconcile stale in-flight and due ambiguous submits (lookup before any re-send)
-    const stale = await this.store.claimStale({ now: this.clock.now(), owner: this.owner, leaseMs: cfg.leaseMs, max: Math.max(1, cfg.concurrency) });
+    // 2. reconcile stale in-flight and due ambiguous submits (lookup before any re-send); leases taken are always
+    //    reconciled, even when the expiry failed (then the round fails after it).
+    const stale = staleClaim.status === 'fulfilled' ? staleClaim.value : [];
     if (stale.length > 0) {
       await Promise.allSettled(stale.map((m) => this.reconcile(m)));
     }
+    if (expiry.status === 'rejected') throw expiry.reason;
+    if (staleClaim.status === 'rejected') throw staleClaim.reason;
 
     // 3. claim due work within the rate windows, up to the free slots
     const free = cfg.concurrency - this.inFlight.size;
@@ -260,7 +273,9 @@ export class Dispatcher {
     for (const m of claimed) {
       const p = this.submit(m).finally(() => {
         this.inFlight.delete(m.id);
-        if (this.starved && this.loop.isRunning) this.wake();
+        // Starved (every slot was taken): wake for a batch of free slots, not for each one, so draining a backlog
+        // runs rounds that each claim a share of the concurrency instead of one message per finished submit.
+        if (this.starved && this.loop.isRunning && this.config.concurrency - this.inFlight.size >= this.wakeBatch) this.wake();
       });
       this.inFlight.set(m.id, p);
       submits.push(p);

@@ -3,6 +3,7 @@
  * Time is a ManualClock shared by the dispatcher and the sandbox; tests drive `runOnce()` and assert on state.
  */
 import { join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/domain/clock.ts';
 import type { MessageRecord } from '../../src/domain/message.ts';
@@ -22,13 +23,15 @@ let clock: ManualClock;
 let sb: SandboxHandle;
 let store: Store;
 let cleanup: () => void;
+let dbPath: string;
 
 beforeEach(async () => {
   clock = new ManualClock(Date.UTC(2026, 0, 1, 12, 0, 0));
   sb = await startTestSandbox({ clock });
   const t = tempDir();
   cleanup = t.cleanup;
-  store = await createSqliteStore({ path: join(t.dir, 'test.db') });
+  dbPath = join(t.dir, 'test.db');
+  store = await createSqliteStore({ path: dbPath });
   await store.migrate();
 });
 
@@ -95,6 +98,31 @@ describe('priority', () => {
     // Order at the sandbox matches.
     const order = sb.submissions().map((s) => s.body);
     expect(order.slice(0, 2)).toEqual([otp!.body, promos[0]!.body]);
+  });
+});
+
+describe('priority behind a deep backlog', () => {
+  it('with 100,000 promotional messages queued on the same sender, a new OTP is its next submit, then FIFO resumes', async () => {
+    // The backlog is bulk-loaded (as the claim-depth benchmark does): oldest first, all due, on LONG (1 MPS).
+    const now = clock.now();
+    const db = new BetterSqlite3(dbPath);
+    db.prepare(
+      `INSERT INTO messages (id, account, provider, to_number, from_number, body, segments, encoding, category, priority, status, submit_state,
+                             attempts, next_attempt_at, expires_at, created_at, updated_at)
+       WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i < 99999)
+       SELECT 'msg_backlog_' || i, 'sandbox', 'twilio', '+1415555' || (1000 + i % 9000), ?, 'backlog ' || i, 1, 'GSM-7', 'promotional', 1,
+              'queued', 'none', 0, ? - 1, ? + 3600000, ? - 100000 + i, ? - 100000 + i FROM c`,
+    ).run(LONG, now, now, now, now);
+    db.close();
+    clock.advance(10);
+    const [otp] = await enqueue({ from: LONG, category: 'otp' });
+    const { d } = dispatcher();
+    expect((await d.runOnce()).claimed).toBe(1);
+    expect((await get(otp!.id)).submitState).toBe('accepted');
+    clock.advance(1_050);
+    expect((await d.runOnce()).claimed).toBe(1);
+    expect(sb.submissions().map((x) => x.body)).toEqual([otp!.body, 'backlog 0']);
+    expect((await store.countByStatus()).queued).toBe(99_999);
   });
 });
 

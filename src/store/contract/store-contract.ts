@@ -569,6 +569,36 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
         expect(res.claimed.map((m) => m.account).sort()).toEqual(['one', 'two']);
       });
 
+      it('every sender with queued work is found, whatever the accounts and numbers, deep queues included', async () => {
+        // Senders spread over accounts whose names and numbers interleave in key order; one has a deep queue.
+        const senders = [
+          ['a', '+1'],
+          ['a', '+2'],
+          ['a', '+3'],
+          ['ab', '+1'],
+          ['b', '+0'],
+          ['b', '+9'],
+          ['c', '+5'],
+        ] as const;
+        await insert(...Array.from({ length: 40 }, (_, i) => ({ now: T0 - 1_000 + i, account: 'a', from: '+2' })));
+        await insert(...senders.map(([account, from], i) => ({ now: T0 - 500 + i, account, from, category: 'otp' as Category })));
+        const res = await store.claimDue(claimReq({ defaultMps: 1, max: 100 }));
+        // One per sender (1 MPS each): the OTP head of each, in priority then age order.
+        expect(res.claimed.map((m) => `${m.account}:${m.from}`)).toEqual(senders.map(([account, from]) => `${account}:${from}`));
+        expect(res.claimed.every((m) => m.category === 'otp')).toBe(true);
+        expect(res.wakeAt).toBe(T0 + W);
+        await answered(res.claimed, T0);
+        // A sender's head is read up to what its window can take: a 2 MPS sender with a deep queue takes 2, and the
+        // claim says more is claimable now only when `max` (not the window) held work back.
+        const two = await store.claimDue(claimReq({ now: T0 + W, rates: new Map([[senderKey('a', '+2'), 2]]), defaultMps: 1, max: 100 }));
+        expect(two.claimed.filter((m) => m.from === '+2' && m.account === 'a')).toHaveLength(2);
+        expect(two.wakeAt).toBe(T0 + 2 * W);
+        await answered(two.claimed, T0 + W);
+        const capped = await store.claimDue(claimReq({ now: T0 + 2 * W, rates: new Map([[senderKey('a', '+2'), 50]]), max: 3 }));
+        expect(capped.claimed).toHaveLength(3);
+        expect(capped.wakeAt).toBe(T0 + 2 * W);
+      });
+
       it('bookings hold across owners (the window is per sender, not per dispatcher)', async () => {
         await insert({ from: '+1X' }, { from: '+1X' });
         const a = await store.claimDue(claimReq({ owner: 'a', defaultMps: 1 }));

@@ -279,6 +279,28 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX messages_queued_to ON messages (to_number, seq) WHERE status = 'queued';
     `,
   },
+  {
+    // Core v2: claims independent of queue depth. The sender queues are a partial index only queued rows enter (seeks
+    // per sender, no skip-scan over every queued row), expiry likewise; the rate windows live in the dispatcher's
+    // store (one dispatcher per file) and only a compact per-sender summary is persisted, once per claim, so a
+    // restarted process keeps strict pacing (docs/reference/dispatch.md "Rate windows"). Bookings left by the
+    // previous version become that summary.
+    name: '0007_claim_queues',
+    sql: `
+      DROP INDEX messages_sender_queue;
+      CREATE INDEX messages_queue ON messages (account, from_number, priority DESC, created_at) WHERE status = 'queued';
+      DROP INDEX messages_expiry;
+      CREATE INDEX messages_queued_expiry ON messages (expires_at) WHERE status = 'queued';
+      CREATE TABLE sender_pacing (
+        sender_key  TEXT PRIMARY KEY,
+        last_at     INTEGER NOT NULL,   -- latest booking time (a claim's chunk, or a settled response time)
+        open_until  INTEGER             -- latest lease expiry of a booking that may still be on the wire; NULL: none
+      ) STRICT;
+      INSERT INTO sender_pacing (sender_key, last_at, open_until)
+        SELECT sender_key, MAX(at), MAX(open_until) FROM sender_usage GROUP BY sender_key;
+      DROP TABLE sender_usage;
+    `,
+  },
 ];
 
 const BOOKKEEPING = `

@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { contractMessage, describeStoreContract } from '../contract/store-contract.ts';
-import type { Store } from '../store.ts';
+import type { ClaimRequest, Store } from '../store.ts';
+import { senderKey } from '../../dispatch/rate-limit.ts';
 import { MIGRATIONS, migrate } from './migrations.ts';
 import { createSqliteStore } from './sqlite-store.ts';
 
@@ -49,7 +50,7 @@ describe('sqlite store: file, pragmas, migrations', () => {
     await store.migrate();
     const db = new BetterSqlite3(path);
     const tables = (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all() as { name: string }[]).map((r) => r.name);
-    expect(tables).toEqual(expect.arrayContaining(['api_keys', 'messages', 'message_events', 'sender_usage', 'webhooks', 'inbound_messages', 'meta', 'schema_migrations']));
+    expect(tables).toEqual(expect.arrayContaining(['api_keys', 'messages', 'message_events', 'sender_pacing', 'webhooks', 'inbound_messages', 'meta', 'schema_migrations']));
     db.close();
     await store.close();
   });
@@ -150,5 +151,84 @@ describe('sqlite store: durability', () => {
     const counts = await store.countByStatus();
     expect(counts.queued).toBeGreaterThanOrEqual(acked.length);
     await store.close();
+  });
+});
+
+describe('sqlite store: rate windows across a restart (kept in the process, summarised on disk)', () => {
+  const T0 = 1_700_000_000_000;
+  const W = 1_050;
+  const S = '+1RESTART';
+  const rates = new Map([[senderKey('acct', S), 1]]);
+  const req = (now: number, owner = 'd1', over: Partial<ClaimRequest> = {}): ClaimRequest => ({
+    now,
+    owner,
+    leaseMs: 5_000,
+    max: 10,
+    windowMs: W,
+    rates,
+    defaultMps: 1,
+    ...over,
+  });
+  async function seeded(path: string): Promise<Store> {
+    const store = createSqliteStore({ path });
+    await store.migrate();
+    const msgs = Array.from({ length: 3 }, (_, i) => contractMessage({ now: T0 - 10 + i, account: 'acct', from: S }));
+    await store.insertMessages(msgs.map((message) => ({ message, events: [] })));
+    return store;
+  }
+
+  it('after a crash (no close), a booking that may still be on the wire counts until its lease expiry', async () => {
+    const path = join(tempDir(), 'crash.db');
+    const first = await seeded(path);
+    expect((await first.claimDue(req(T0))).claimed).toHaveLength(1);
+    // A second process opens the file while the first one's request is unanswered (the first one is never closed:
+    // its in-memory windows are as good as lost).
+    const second = createSqliteStore({ path });
+    expect(await second.migrate()).toEqual([]);
+    const during = await second.claimDue(req(T0 + W + 10, 'd2'));
+    expect(during.claimed).toEqual([]);
+    expect(during.wakeAt).toBe(T0 + W + 10 + W); // it may arrive any moment: re-planned a window on
+    expect((await second.claimDue(req(T0 + 5_000 + W - 1, 'd2'))).claimed).toEqual([]);
+    expect((await second.claimDue(req(T0 + 5_000 + W, 'd2'))).claimed).toHaveLength(1);
+    await second.close();
+    await first.close();
+  });
+
+  it('after a clean close, the settled bookings hold for one window, then the next process sends at once', async () => {
+    const path = join(tempDir(), 'close.db');
+    const first = await seeded(path);
+    const [m] = (await first.claimDue(req(T0))).claimed;
+    const answeredAt = T0 + 300;
+    expect(
+      await first.transition({
+        id: m!.id,
+        from: ['sending'],
+        submitStates: ['in_flight'],
+        leaseOwner: 'd1',
+        patch: { submitState: 'accepted', providerMessageId: 'SM1', submittedAt: answeredAt, leaseOwner: null, leaseExpiresAt: null },
+        now: answeredAt,
+        settleBookingAt: answeredAt,
+      }),
+    ).not.toBeNull();
+    await first.close();
+    const second = createSqliteStore({ path });
+    await second.migrate();
+    const early = await second.claimDue(req(answeredAt + W - 1, 'd2'));
+    expect(early.claimed).toEqual([]);
+    expect(early.wakeAt).toBe(answeredAt + W);
+    expect((await second.claimDue(req(answeredAt + W, 'd2'))).claimed).toHaveLength(1);
+    await second.close();
+  });
+
+  it('a fresh file, or a sender idle for a window, has no restart delay', async () => {
+    const path = join(tempDir(), 'fresh.db');
+    const first = await seeded(path);
+    expect((await first.claimDue(req(T0))).claimed).toHaveLength(1);
+    await first.close();
+    const second = createSqliteStore({ path });
+    await second.migrate();
+    // The booking's lease (5 s) and one window have passed: nothing is left to wait for.
+    expect((await second.claimDue(req(T0 + 5_000 + W, 'd2'))).claimed).toHaveLength(1);
+    await second.close();
   });
 });

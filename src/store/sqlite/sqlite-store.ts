@@ -131,19 +131,28 @@ function prepareAll(db: Database) {
     revokeKey: p('UPDATE api_keys SET revoked_at = ? WHERE (id = ? OR name = ?) AND revoked_at IS NULL'),
     countKeys: p('SELECT COUNT(*) AS n FROM api_keys'),
 
-    // Open bookings (request on the wire) count until their open_until has left the window too (rate-limit.ts prune).
-    pruneUsage: p('DELETE FROM sender_usage WHERE at <= @t AND (open_until IS NULL OR open_until <= @t)'),
-    usageFor: p('SELECT at, segments, open_until AS openUntil FROM sender_usage WHERE sender_key = @k AND (at > @t OR open_until > @t) ORDER BY at'),
-    bookUsage: p('INSERT INTO sender_usage (sender_key, at, segments, message_id, open_until) VALUES (?, ?, ?, ?, ?)'),
-    openBookingsStart: p('SELECT MIN(at) AS first FROM sender_usage WHERE message_id = ? AND open_until IS NOT NULL'),
-    settleBookings: p('UPDATE sender_usage SET at = at + ?, open_until = NULL WHERE message_id = ? AND open_until IS NOT NULL'),
-    // Skip-scan over the senders with queued work (one index seek per sender, not one row per queued message).
-    nextSender: p(
-      `SELECT account, from_number FROM messages INDEXED BY messages_sender_queue
-        WHERE status = 'queued' AND (account, from_number) > (?, ?) ORDER BY account, from_number LIMIT 1`,
+    // Rate windows live in memory (see `pacing`); this is their compact durable summary, one row per sender.
+    pacingRow: p('SELECT last_at AS lastAt, open_until AS openUntil FROM sender_pacing WHERE sender_key = ?'),
+    pacingBooked: p(
+      `INSERT INTO sender_pacing (sender_key, last_at, open_until) VALUES (?, ?, ?)
+       ON CONFLICT (sender_key) DO UPDATE SET last_at = max(last_at, excluded.last_at), open_until = max(coalesce(open_until, 0), excluded.open_until)`,
+    ),
+    pacingSet: p(
+      `INSERT INTO sender_pacing (sender_key, last_at, open_until) VALUES (?, ?, ?)
+       ON CONFLICT (sender_key) DO UPDATE SET last_at = max(last_at, excluded.last_at), open_until = excluded.open_until`,
+    ),
+    // The senders with queued work, one index seek each (partial index messages_queue: only queued rows are in it).
+    firstSender: p(`SELECT account, from_number FROM messages INDEXED BY messages_queue WHERE status = 'queued' ORDER BY account, from_number LIMIT 1`),
+    nextSenderOfAccount: p(
+      `SELECT from_number FROM messages INDEXED BY messages_queue
+        WHERE status = 'queued' AND account = ? AND from_number > ? ORDER BY from_number LIMIT 1`,
+    ),
+    nextAccount: p(
+      `SELECT account, from_number FROM messages INDEXED BY messages_queue
+        WHERE status = 'queued' AND account > ? ORDER BY account, from_number LIMIT 1`,
     ),
     senderHead: p(
-      `SELECT * FROM messages INDEXED BY messages_sender_queue
+      `SELECT seq, id, priority, created_at, segments FROM messages INDEXED BY messages_queue
         WHERE status = 'queued' AND account = ? AND from_number = ? AND next_attempt_at <= ? AND expires_at > ?
         ORDER BY priority DESC, created_at, seq LIMIT ?`,
     ),
@@ -153,7 +162,8 @@ function prepareAll(db: Database) {
               lease_owner = ?, lease_expires_at = ?, updated_at = ?
         WHERE id = ? AND status = 'queued' RETURNING *`,
     ),
-    expiring: p(`SELECT id FROM messages WHERE status = 'queued' AND expires_at <= ? ORDER BY expires_at, id LIMIT ?`),
+    // The partial index holds queued rows only: a seek to the expired ones, whatever the queue depth.
+    expiring: p(`SELECT id FROM messages INDEXED BY messages_queued_expiry WHERE status = 'queued' AND expires_at <= ? ORDER BY expires_at, id LIMIT ?`),
     expireOne: p(
       `UPDATE messages SET status = 'expired', completed_at = ?, updated_at = ?, lease_owner = NULL, lease_expires_at = NULL
         WHERE id = ? AND status = 'queued' RETURNING *`,
@@ -193,18 +203,39 @@ function prepareAll(db: Database) {
 }
 type Statements = ReturnType<typeof prepareAll>;
 
+/** A queued message as the claim orders it (the claim's UPDATE … RETURNING gives the full row). */
+type HeadRow = Pick<MessageRow, 'seq' | 'id' | 'priority' | 'created_at' | 'segments'>;
+
 interface SenderState {
+  account: string;
+  from: string;
   key: string;
   mps: number;
-  usage: UsageEntry[];
-  heads: MessageRow[];
+  usage: Booking[];
+  /** The page of the sender's due queue being merged (claimed rows leave the queue, so the next page starts after them). */
+  heads: HeadRow[];
   pos: number;
+  /** Rows read so far, and the most this claim reads for the sender (what its window can take, plus one). */
+  fetched: number;
+  limit: number;
+  /** The last page was full: more due work may be behind it. */
+  full: boolean;
   blocked: boolean;
-  exhaustedLimit: boolean;
 }
 
+/** A rate-window booking held in memory: a `UsageEntry` and the message it was booked for ('' for a restart seed). */
+interface Booking extends UsageEntry {
+  messageId: string;
+}
+
+/**
+ * Segments of the booking that stands for a previous process's bookings after a restart: it fills any window it is
+ * in, so nothing is booked next to bookings this process cannot see (one window after open, at most).
+ */
+const UNKNOWN_SEGMENTS = 1e12;
+
 /** Does `a` go before `b` in dispatch order (priority desc, created asc, then insertion order)? */
-function before(a: MessageRow, b: MessageRow): boolean {
+function before(a: HeadRow, b: HeadRow): boolean {
   if (a.priority !== b.priority) return a.priority > b.priority;
   if (a.created_at !== b.created_at) return a.created_at < b.created_at;
   return a.seq! < b.seq!;
@@ -364,6 +395,30 @@ class SqliteStore implements Store {
 
   // ---- lifecycle
 
+  /**
+   * On close, the rate windows' settled state: each sender's latest booking and whether one may still be on the wire,
+   * so the next process starts from the truth rather than from the last claim's lease expiry.
+   */
+  private savePacing(): void {
+    if (this.pacing.size === 0 || this.stmts === null) return;
+    try {
+      this.db.transaction(() => {
+        for (const [key, usage] of this.pacing) {
+          if (usage.length === 0) continue;
+          let lastAt = -Infinity;
+          let openUntil: number | null = null;
+          for (const e of usage) {
+            lastAt = Math.max(lastAt, e.at);
+            if (e.openUntil != null) openUntil = Math.max(openUntil ?? -Infinity, e.openUntil);
+          }
+          this.s.pacingSet.run(key, lastAt, openUntil);
+        }
+      }).immediate();
+    } catch {
+      /* best effort: the per-claim summary (open until the lease expiry) is already durable, and stricter */
+    }
+  }
+
   async migrate(): Promise<string[]> {
     return migrate(this.db);
   }
@@ -379,6 +434,7 @@ class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.flush();
+    this.savePacing();
     this.closed = true;
     this.db.close();
   }
@@ -511,11 +567,8 @@ class SqliteStore implements Store {
         );
         for (const o of req.outbox) ins.run(o.id, o.eventId, o.subscriptionId, o.type, o.payload, o.nextAttemptAt, o.createdAt);
       }
-      if (req.settleBookingAt !== undefined) {
-        // The submit was answered: its open bookings move to start then and close (rate-limit.ts settle).
-        const first = (this.s.openBookingsStart.get(req.id) as { first: number | null }).first;
-        if (first !== null) this.s.settleBookings.run(Math.max(0, req.settleBookingAt - first), req.id);
-      }
+      // The submit was answered: its open bookings move to start then and close (rate-limit.ts settle).
+      if (req.settleBookingAt !== undefined) this.settleBookings(req.id, req.settleBookingAt);
       return toMessage(row);
     });
   }
@@ -528,30 +581,105 @@ class SqliteStore implements Store {
 
   // ---- dispatch
 
+  /**
+   * Rate windows, per sender key: the bookings that can still matter (rate-limit.ts prune). SQLite has one dispatcher
+   * per file (`multiInstance: false`), so they live here instead of in a table (no insert, settle update and delete
+   * per message); each claim upserts one summary row per sender it booked for (`sender_pacing`: latest booking time,
+   * latest lease expiry), `close()` writes the settled state. A sender seen for the first time by this process
+   * starts from that summary as one booking that fills its window (open until the summary's lease expiry): after a
+   * crash or restart, pacing stays strict at the cost of at most one window per sender.
+   */
+  private readonly pacing = new Map<string, Booking[]>();
+  /** Open bookings by message id (settled by the transition that records the submit's outcome). */
+  private readonly openBookings = new Map<string, Booking[]>();
+
+  private windowOf(key: string, now: number, windowMs: number): Booking[] {
+    let usage = this.pacing.get(key);
+    if (!usage) {
+      usage = [];
+      const row = this.s.pacingRow.get(key) as { lastAt: number; openUntil: number | null } | undefined;
+      if (row && Math.max(row.lastAt, row.openUntil ?? row.lastAt) > now - windowMs) {
+        usage.push({ at: row.lastAt, segments: UNKNOWN_SEGMENTS, openUntil: row.openUntil, messageId: '' });
+      }
+      this.pacing.set(key, usage);
+      return usage;
+    }
+    // Drop what can no longer affect a booking at or after now (an open booking counts up to its openUntil).
+    const t = now - windowMs;
+    if (usage.length > 0 && usage.some((e) => Math.max(e.at, e.openUntil ?? e.at) <= t)) {
+      const kept: Booking[] = [];
+      for (const e of usage) {
+        if (Math.max(e.at, e.openUntil ?? e.at) > t) kept.push(e);
+        else if (e.openUntil != null) this.openBookings.delete(e.messageId);
+      }
+      this.pacing.set(key, kept);
+      return kept;
+    }
+    return usage;
+  }
+
+  /** The submit of `messageId` was answered at `at`: its open bookings move to start then and close (rate-limit.ts settle). */
+  private settleBookings(messageId: string, at: number): void {
+    const entries = this.openBookings.get(messageId);
+    if (!entries) return;
+    this.openBookings.delete(messageId);
+    let first = Infinity;
+    for (const e of entries) first = Math.min(first, e.at);
+    const shift = Math.max(0, at - first);
+    for (const e of entries) {
+      e.at += shift;
+      e.openUntil = null;
+    }
+  }
+
   async claimDue(req: ClaimRequest): Promise<ClaimResult> {
     const s = this.s;
     const { now, windowMs } = req;
     return this.write(() => {
-      s.pruneUsage.run({ t: now - windowMs });
-      const headLimit = Math.max(1, Math.floor(req.max));
-      const senders: SenderState[] = [];
-      let cur: { account: string; from_number: string } | undefined = { account: '', from_number: '' };
-      while ((cur = s.nextSender.get(cur.account, cur.from_number) as { account: string; from_number: string } | undefined)) {
+      const max = Math.max(0, Math.floor(req.max));
+      // The senders with queued work: one index seek each, independent of the queue depth.
+      const found: { account: string; from: string }[] = [];
+      let cur = s.firstSender.get() as { account: string; from_number: string } | undefined;
+      while (cur && max > 0) {
         const { account, from_number } = cur;
-        const key = senderKey(account, from_number);
-        const heads = s.senderHead.all(account, from_number, now, now, headLimit) as MessageRow[];
-        if (heads.length === 0) continue;
-        const usage = s.usageFor.all({ k: key, t: now - windowMs }) as UsageEntry[];
-        senders.push({ key, mps: req.rates.get(key) ?? req.defaultMps, usage, heads, pos: 0, blocked: false, exhaustedLimit: heads.length === headLimit });
+        found.push({ account, from: from_number });
+        const next = s.nextSenderOfAccount.get(account, from_number) as { from_number: string } | undefined;
+        cur = next ? { account, from_number: next.from_number } : (s.nextAccount.get(account) as { account: string; from_number: string } | undefined);
+      }
+      // Each sender's due queue is read in pages: at first about its share of `max`, more only when the merge used
+      // it all up, and never more than its window could take now plus one. A claim reads about `max` rows.
+      const share = Math.ceil(max / Math.max(1, found.length)) + 1;
+      const readPage = (st: SenderState, size: number): void => {
+        const n = Math.min(size, st.limit - st.fetched);
+        st.heads = n > 0 ? (s.senderHead.all(st.account, st.from, now, now, n) as HeadRow[]) : [];
+        st.pos = 0;
+        st.fetched += st.heads.length;
+        st.full = n > 0 && st.heads.length === n;
+      };
+      const senders: SenderState[] = [];
+      for (const { account, from } of found) {
+        const key = senderKey(account, from);
+        const mps = req.rates.get(key) ?? req.defaultMps;
+        const st: SenderState = { account, from, key, mps, usage: [], heads: [], pos: 0, fetched: 0, limit: Math.min(max, Math.max(1, Math.ceil(mps))) + 1, full: false, blocked: false };
+        readPage(st, share);
+        if (st.heads.length === 0) continue;
+        st.usage = this.windowOf(key, now, windowMs);
+        senders.push(st);
       }
 
       const claimed: MessageRecord[] = [];
       const wake: number[] = [];
+      const booked = new Map<string, number>();
       // Merge the senders' queues in global dispatch order; a sender whose head does not fit stops (strict priority).
-      while (claimed.length < req.max) {
+      while (claimed.length < max) {
         let pick: SenderState | null = null;
         for (const st of senders) {
-          if (st.blocked || st.pos >= st.heads.length) continue;
+          if (st.blocked) continue;
+          if (st.pos >= st.heads.length) {
+            if (!st.full || st.fetched >= st.limit) continue;
+            readPage(st, Math.max(share, max - claimed.length + 1));
+            if (st.heads.length === 0) continue;
+          }
           if (!pick || before(st.heads[st.pos]!, pick.heads[pick.pos]!)) pick = st;
         }
         if (!pick) break;
@@ -565,16 +693,17 @@ class SqliteStore implements Store {
         const updated = s.claimOne.get(req.owner, now + req.leaseMs, now, row.id) as MessageRow | undefined;
         pick.pos++;
         if (!updated) continue;
-        for (const e of r.entries) {
-          s.bookUsage.run(pick.key, e.at, e.segments, row.id, now + req.leaseMs);
-          pick.usage.push({ ...e, openUntil: now + req.leaseMs });
-        }
+        const entries: Booking[] = r.entries.map((e) => ({ ...e, openUntil: now + req.leaseMs, messageId: row.id }));
+        pick.usage.push(...entries);
+        this.openBookings.set(row.id, entries);
+        booked.set(pick.key, Math.max(booked.get(pick.key) ?? -Infinity, ...entries.map((e) => e.at)));
         this.addEvent({ messageId: row.id, type: 'submit_started', status: 'sending', at: now, detail: { owner: req.owner, attempt: updated.attempts } });
         claimed.push(toMessage(updated));
       }
+      for (const [key, lastAt] of booked) s.pacingBooked.run(key, lastAt, now + req.leaseMs);
 
       // More due work that only `max` held back is claimable right away.
-      if (senders.some((st) => !st.blocked && (st.pos < st.heads.length || st.exhaustedLimit))) wake.push(now);
+      if (senders.some((st) => !st.blocked && (st.pos < st.heads.length || st.full))) wake.push(now);
       const next = (s.nextDue.get(now) as { t: number | null }).t;
       if (next !== null) wake.push(next);
       return { claimed, wakeAt: wake.length ? Math.min(...wake) : null };
