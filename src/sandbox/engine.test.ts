@@ -4,6 +4,8 @@
  * Webhooks go over real HTTP to a local receiver.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import twilio from 'twilio';
 import { ManualClock } from '../domain/clock.ts';
 import { SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN } from '../config/schema.ts';
@@ -85,6 +87,58 @@ describe('status progression on the clock', () => {
     expect(hooksAt(url).map((h) => h.params.MessageStatus)).toEqual(['sent', 'delivered']);
     expect(hooksAt(url)[1]!.params.RawDlrDoneDate).toBe('2601011200');
     expect(sb.phones.inbox('+14155550100').map((e) => e.sid)).toEqual([m.sid]);
+  });
+
+  it('latency 0,0,0: sent then delivered at once; delivered goes out only after sent has been answered', async () => {
+    await sb.close();
+    start({ latency: { sendingMs: 0, sentMs: 0, deliveredMs: 0 } });
+    const got: string[] = [];
+    const held: (() => void)[] = [];
+    const slow = createServer((req, res) => {
+      let b = '';
+      req.on('data', (d: Buffer) => (b += d.toString()));
+      req.on('end', () => {
+        const status = new URLSearchParams(b).get('MessageStatus')!;
+        got.push(status);
+        if (status === 'sent') held.push(() => res.end());
+        else res.end();
+      });
+    });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(slow.address() as AddressInfo).port}/status`;
+      const m = send({ To: '+14155550104', StatusCallback: url });
+      sb.catchUp();
+      expect(m.status).toBe('delivered');
+      expect(m.dateSent).toBe(T0);
+      await until(() => got.length === 1, 'the sent callback');
+      expect(got).toEqual(['sent']);
+      expect(sb.callbacks().map((c) => c.params.MessageStatus)).toEqual(['sent']); // delivered waits its turn
+      held.shift()!();
+      await until(() => got.length === 2, 'the delivered callback');
+      expect(got).toEqual(['sent', 'delivered']);
+      await sb.flush();
+      expect(sb.callbacks().map((c) => [c.params.MessageStatus, c.state])).toEqual([['sent', 'delivered'], ['delivered', 'delivered']]);
+    } finally {
+      slow.closeAllConnections();
+      await new Promise<void>((r) => slow.close(() => r()));
+    }
+  });
+
+  it('a callback that gets no answer does not hold back the next one of its message', async () => {
+    await sb.close();
+    start({ latency: { sendingMs: 0, sentMs: 0, deliveredMs: 0 } });
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((r) => closed.close(() => r()));
+    const url = `http://127.0.0.1:${port}/status#rc=0`;
+    send({ To: '+14155550105', StatusCallback: url });
+    await advance(0);
+    expect(sb.callbacks().map((c) => [c.params.MessageStatus, c.state, c.attempts.length])).toEqual([
+      ['sent', 'failed', 1],
+      ['delivered', 'failed', 1],
+    ]);
   });
 
   it('a long code sends 1 segment per second: the second message leaves the queue a second later', async () => {

@@ -283,8 +283,11 @@ export interface Principal {
   keySid: string | null;
 }
 
-const DEFAULT_MPS: Record<SandboxSenderType, number> = { long_code: 1, toll_free: 3, short_code: 100, alphanumeric: 10, whatsapp: 80 };
-const DEFAULT_LATENCY: SandboxLatency = { sendingMs: 50, sentMs: 200, deliveredMs: 800 };
+/** Segments per second per sender type when neither the number nor `SandboxOptions.mps` says otherwise. */
+export const DEFAULT_SANDBOX_MPS: Readonly<Record<SandboxSenderType, number>> = { long_code: 1, toll_free: 3, short_code: 100, alphanumeric: 10, whatsapp: 80 };
+/** Every sender type, in the order the docs list them. */
+export const SANDBOX_SENDER_TYPES = Object.keys(DEFAULT_SANDBOX_MPS) as readonly SandboxSenderType[];
+export const DEFAULT_SANDBOX_LATENCY: Readonly<SandboxLatency> = { sendingMs: 50, sentMs: 200, deliveredMs: 800 };
 export const SANDBOX_TEST_ACCOUNT_SID = 'AC00000000000000000000000000000009';
 export const SANDBOX_TEST_AUTH_TOKEN = 'sandbox0test0token00000000000000';
 export const DEFAULT_SANDBOX_NUMBERS: readonly { phoneNumber: string; type: SandboxSenderType }[] = [
@@ -368,12 +371,15 @@ export class SandboxEngine {
   private readonly optOuts = new Set<string>();
   private readonly senderFree = new Map<string, number>();
   private readonly heldSent = new Map<string, () => void>();
+  /** Status callbacks waiting for their message's previous callback (see `inTurn`). */
+  private readonly callbackTurns = new Map<string, ((done: () => void) => void)[]>();
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly queue: DueQueue;
   private readonly webhooks = new WebhookSender();
   private readonly random: () => number;
   private readonly sid: (prefix: string) => string;
-  private readonly mps: Record<SandboxSenderType, number>;
+  /** Segments per second per sender type (a number's own `mps` wins). */
+  readonly mps: Readonly<Record<SandboxSenderType, number>>;
   private readonly defaultAccountSid: string;
   private seq = 0;
   private callbackSeq = 0;
@@ -388,8 +394,8 @@ export class SandboxEngine {
     const seed = options.seed ?? 1;
     this.random = seededRandom(seed);
     this.sid = sidFactory(seed, options.deterministicSids ?? false);
-    this.latency = { ...DEFAULT_LATENCY, ...(options.latency ?? {}) };
-    this.mps = { ...DEFAULT_MPS, ...(options.mps ?? {}) };
+    this.latency = { ...DEFAULT_SANDBOX_LATENCY, ...(options.latency ?? {}) };
+    this.mps = { ...DEFAULT_SANDBOX_MPS, ...(options.mps ?? {}) };
     this.faults = new FaultRegistry(this.clock);
     this.queue = new DueQueue(this.clock, {
       mode: this.clock === systemClock ? 'timer' : 'poll',
@@ -1130,13 +1136,11 @@ export class SandboxEngine {
     if (m.errorCode !== null && (m.status === 'failed' || m.status === 'undelivered')) params.ErrorCode = String(m.errorCode);
     if (m.to.startsWith('whatsapp:')) params.ChannelPrefix = 'whatsapp';
     Object.assign(params, extra);
-    const send = () => this.sendWebhook('status', url, params, account.authToken);
 
     const fault = this.faults.take(['callback']);
     if (!fault) {
       const held = this.takeHeld(m.sid);
-      if (held) this.sendWebhook('status', url, params, account.authToken, undefined, held);
-      else send();
+      this.inTurn(m.sid, (done) => void this.sendWebhook('status', url, params, account.authToken, undefined, held, done));
       return;
     }
     switch (fault.action) {
@@ -1175,6 +1179,25 @@ export class SandboxEngine {
     }
   }
 
+  /**
+   * A message's status callbacks leave in order: each one goes out once the one before it has had its first answer
+   * (or failed to get one), so `sent` reaches the app before `delivered` even at zero latency. Faults bypass this.
+   */
+  private inTurn(sid: string, send: (done: () => void) => void): void {
+    const waiting = this.callbackTurns.get(sid);
+    if (waiting) {
+      waiting.push(send);
+      return;
+    }
+    this.callbackTurns.set(sid, []);
+    const done = (): void => {
+      const next = this.callbackTurns.get(sid)?.shift();
+      if (next) next(done);
+      else this.callbackTurns.delete(sid);
+    };
+    send(done);
+  }
+
   /** A held (reordered) callback to send once the one going out now has been answered. */
   private takeHeld(sid: string): (() => void) | undefined {
     const held = this.heldSent.get(sid);
@@ -1209,6 +1232,7 @@ export class SandboxEngine {
     authToken: string,
     token = this.webhooks.newToken(),
     onFinal?: (r: WebhookAttemptResult) => void,
+    onFirstAnswer?: () => void,
   ): CallbackRecord {
     const rec: CallbackRecord = { id: ++this.callbackSeq, kind, url, params, token, createdAt: this.now(), attempts: [], state: 'pending' };
     this.callbackLog.push(rec);
@@ -1220,17 +1244,21 @@ export class SandboxEngine {
       void this.track(
         this.webhooks.attempt({ url, params, authToken }, token).then((r) => {
           rec.attempts.push({ at, status: r.status, ...(r.error ? { error: r.error } : {}) });
+          const first = rec.attempts.length === 1 ? onFirstAnswer : undefined;
           if (r.ok) {
             rec.state = 'delivered';
             onFinal?.(r);
+            first?.();
             return;
           }
           if (rec.attempts.length <= overrides.rc && WebhookSender.retryable(r, overrides.rp) && !this.closed) {
             this.queue.at(this.now() + (this.options.webhookRetryDelayMs ?? 1_000), attempt);
+            first?.();
             return;
           }
           rec.state = 'failed';
           onFinal?.(r);
+          first?.();
         }),
       );
     };
