@@ -246,6 +246,25 @@ describe('status progression on the clock', () => {
     expect(sb.messagesBySid.size).toBe(4);
   });
 
+  it('historyLimit: submissions and callback records keep the newest N, however many came before', async () => {
+    await sb.close();
+    start({ historyLimit: 8, latency: { sendingMs: 0, sentMs: 0, deliveredMs: 0 } });
+    sb.setNumber({ phoneNumber: '+14155550211', mps: 1_000 });
+    const url = `${cbUrl()}#rc=0`;
+    for (let i = 0; i < 50; i++) {
+      sb.recordSubmission(AC, { Body: `n${i}` });
+      sb.createMessage(AC, { From: '+14155550211', To: '+14155550311', Body: `n${i}`, StatusCallback: url }, principal);
+      await advance(1);
+      expect(sb.submissions().map((x) => x.params.Body)).toEqual(Array.from({ length: Math.min(8, i + 1) }, (_, k) => `n${i + 1 - Math.min(8, i + 1) + k}`));
+    }
+    const cbs = sb.callbacks();
+    expect(cbs).toHaveLength(8);
+    expect(cbs.at(-1)!.params).toMatchObject({ MessageStatus: 'delivered' });
+    expect(cbs.map((c) => c.id)).toEqual(Array.from({ length: 8 }, (_, k) => cbs[0]!.id + k));
+    expect(cbs.at(-1)!.id).toBe(100); // 50 messages × (sent + delivered)
+    expect(sb.phones.inbox('+14155550311')).toHaveLength(50);
+  });
+
   it('random outcomes are reproducible with the same seed', async () => {
     const run = async () => {
       await sb.close();

@@ -297,6 +297,22 @@ export const DEFAULT_SANDBOX_NUMBERS: readonly { phoneNumber: string; type: Sand
 ];
 const TERMINAL: ReadonlySet<MessageStatus> = new Set(['delivered', 'undelivered', 'failed', 'canceled', 'read', 'received']);
 
+/** Entries kept per virtual handset. */
+const PHONE_HISTORY = 1_000;
+
+/**
+ * Keep a history list near its newest `max` entries: the oldest go a batch at a time (once a quarter more has piled
+ * up), so an append stays O(1) however long the sandbox runs. Readers see `recent(list, max)`.
+ */
+function trim<T>(list: T[], max: number): void {
+  if (list.length > max + Math.max(1, max >> 2)) list.splice(0, list.length - max);
+}
+
+/** The newest `max` entries of a history list (a copy). */
+function recent<T>(list: readonly T[], max: number): T[] {
+  return list.length > max ? list.slice(list.length - max) : list.slice();
+}
+
 /** First value of a form field. */
 export function one(form: Form, key: string): string | undefined {
   const v = form[key];
@@ -381,6 +397,7 @@ export class SandboxEngine {
   /** Segments per second per sender type (a number's own `mps` wins). */
   readonly mps: Readonly<Record<SandboxSenderType, number>>;
   private readonly defaultAccountSid: string;
+  private readonly historyLimit: number;
   private seq = 0;
   private callbackSeq = 0;
   private closed = false;
@@ -396,6 +413,7 @@ export class SandboxEngine {
     this.sid = sidFactory(seed, options.deterministicSids ?? false);
     this.latency = { ...DEFAULT_SANDBOX_LATENCY, ...(options.latency ?? {}) };
     this.mps = { ...DEFAULT_SANDBOX_MPS, ...(options.mps ?? {}) };
+    this.historyLimit = options.historyLimit ?? 50_000;
     this.faults = new FaultRegistry(this.clock);
     this.queue = new DueQueue(this.clock, {
       mode: this.clock === systemClock ? 'timer' : 'poll',
@@ -441,7 +459,7 @@ export class SandboxEngine {
 
   /** Every create request received, in arrival order (recorded even when a fault answered it). */
   submissions(): Submission[] {
-    return this.subs.slice();
+    return recent(this.subs, this.historyLimit);
   }
 
   recordSubmission(accountSid: string, form: Form): Submission {
@@ -455,13 +473,13 @@ export class SandboxEngine {
     }
     const s: Submission = { params, paramsAll, accountSid, receivedAt: this.now() };
     this.subs.push(s);
-    this.trim(this.subs, this.options.historyLimit ?? 50_000);
+    trim(this.subs, this.historyLimit);
     return s;
   }
 
   /** Webhooks sent (status callbacks and inbound), oldest first. */
   callbacks(): CallbackRecord[] {
-    return this.callbackLog.map((c) => ({ ...c, attempts: c.attempts.slice() }));
+    return recent(this.callbackLog, this.historyLimit).map((c) => ({ ...c, attempts: c.attempts.slice() }));
   }
 
   /** Run every task due at the current clock time, then wait for the webhooks they started. */
@@ -492,8 +510,8 @@ export class SandboxEngine {
   /** Virtual handsets: every number that received or sent a message, and its messages. */
   readonly phones = {
     list: (): { number: string; messages: number; last: number }[] =>
-      [...this.phoneBook.entries()].map(([number, msgs]) => ({ number, messages: msgs.length, last: msgs[msgs.length - 1]?.at ?? 0 })),
-    inbox: (number: string): PhoneEntry[] => (this.phoneBook.get(number) ?? []).slice(),
+      [...this.phoneBook.entries()].map(([number, msgs]) => ({ number, messages: Math.min(msgs.length, PHONE_HISTORY), last: msgs[msgs.length - 1]?.at ?? 0 })),
+    inbox: (number: string): PhoneEntry[] => recent(this.phoneBook.get(number) ?? [], PHONE_HISTORY),
     clear: (number?: string): void => {
       if (number) this.phoneBook.delete(number);
       else this.phoneBook.clear();
@@ -504,11 +522,7 @@ export class SandboxEngine {
     let list = this.phoneBook.get(number);
     if (!list) this.phoneBook.set(number, (list = []));
     list.push(e);
-    this.trim(list, 1_000);
-  }
-
-  private trim<T>(list: T[], max: number): void {
-    if (list.length > max) list.splice(0, list.length - max);
+    trim(list, PHONE_HISTORY);
   }
 
   /** Add or update a number (owner, type, inbound webhook URL). */
@@ -1221,7 +1235,7 @@ export class SandboxEngine {
       fault: 'dropped',
       state: 'dropped',
     });
-    this.trim(this.callbackLog, this.options.historyLimit ?? 50_000);
+    trim(this.callbackLog, this.historyLimit);
   }
 
   /** Deliver a signed webhook with Twilio's retry policy; the record fills in as attempts complete. */
@@ -1236,7 +1250,7 @@ export class SandboxEngine {
   ): CallbackRecord {
     const rec: CallbackRecord = { id: ++this.callbackSeq, kind, url, params, token, createdAt: this.now(), attempts: [], state: 'pending' };
     this.callbackLog.push(rec);
-    this.trim(this.callbackLog, this.options.historyLimit ?? 50_000);
+    trim(this.callbackLog, this.historyLimit);
     const { overrides } = parseWebhookUrl(url);
     const attempt = (): void => {
       if (this.closed) return;

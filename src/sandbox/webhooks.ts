@@ -22,11 +22,15 @@ export interface ConnectionOverrides {
 
 const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
 
+/** The overrides of a URL without a fragment (shared: read only). */
+const DEFAULT_OVERRIDES: Readonly<ConnectionOverrides> = Object.freeze({ ct: 5_000, rt: 15_000, tt: 15_000, rc: 1, rp: Object.freeze(['ct', 'rt']) as string[] });
+
 /** Split `https://host/path?q#ct=1000&rc=3` into the URL Twilio requests (and signs) and the overrides. */
 export function parseWebhookUrl(raw: string): { url: string; overrides: ConnectionOverrides } {
   const hash = raw.indexOf('#');
-  const url = hash >= 0 ? raw.slice(0, hash) : raw;
-  const frag = new URLSearchParams(hash >= 0 ? raw.slice(hash + 1) : '');
+  if (hash < 0) return { url: raw, overrides: DEFAULT_OVERRIDES };
+  const url = raw.slice(0, hash);
+  const frag = new URLSearchParams(raw.slice(hash + 1));
   const num = (k: string, def: number, lo: number, hi: number) => {
     const v = frag.get(k);
     const n = v === null ? NaN : Number(v);
@@ -35,10 +39,10 @@ export function parseWebhookUrl(raw: string): { url: string; overrides: Connecti
   return {
     url,
     overrides: {
-      ct: num('ct', 5_000, 100, 10_000),
-      rt: num('rt', 15_000, 100, 15_000),
-      tt: num('tt', 15_000, 100, 15_000),
-      rc: num('rc', 1, 0, 5),
+      ct: num('ct', DEFAULT_OVERRIDES.ct, 100, 10_000),
+      rt: num('rt', DEFAULT_OVERRIDES.rt, 100, 15_000),
+      tt: num('tt', DEFAULT_OVERRIDES.tt, 100, 15_000),
+      rc: num('rc', DEFAULT_OVERRIDES.rc, 0, 5),
       rp: (frag.get('rp') ?? 'ct,rt').split(',').map((s) => s.trim()).filter(Boolean),
     },
   };
