@@ -9,8 +9,9 @@ import type { AddressInfo } from 'node:net';
 import twilio from 'twilio';
 import { ManualClock } from '../domain/clock.ts';
 import { SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN } from '../config/schema.ts';
-import { createSandbox, type Form, type Principal, type SandboxEngine, type SandboxOptions } from './engine.ts';
-import { TwilioApiError } from './format.ts';
+import { createSandbox, segmentsOf, type Form, type Principal, type SandboxEngine, type SandboxOptions } from './engine.ts';
+import { TwilioApiError, seededRandom } from './format.ts';
+import { countSegments } from '../pipeline/segments.ts';
 import { SANDBOX_NUMBERS } from './magic.ts';
 import { startReceiver, until, type Receiver } from './conformance-support.ts';
 
@@ -491,5 +492,23 @@ describe('callback faults and retries', () => {
     expect(rec.attempts.map((a) => a.status)).toEqual([500, 500, 500]);
     expect(rec.state).toBe('failed');
     for (const h of sent) expect(twilio.validateRequest(SANDBOX_AUTH_TOKEN, h.headers['x-twilio-signature'] as string, `${rx.url}/cb/retry`, h.params)).toBe(true);
+  });
+});
+
+describe('segmentsOf (the plain-ASCII shortcut)', () => {
+  it('agrees with countSegments on every ASCII character and on random bodies of 0–500 characters', () => {
+    const ascii = Array.from({ length: 128 }, (_, i) => String.fromCharCode(i));
+    const pick = (chars: string[], n: number, r: () => number) => Array.from({ length: n }, () => chars[Math.floor(r() * chars.length)]!).join('');
+    const r = seededRandom(3);
+    const plain = ascii.filter((c) => /[\n\r !"#$%&'()*+,\-./0-9:;<=>?@A-Z_a-z]/.test(c));
+    const bodies = [...ascii, ...ascii.map((c) => c.repeat(161)), '\r\n'.repeat(90), 'é'.repeat(100), 'x'.repeat(160), 'x'.repeat(161), 'x'.repeat(306), 'x'.repeat(307)];
+    for (let i = 0; i < 400; i++) bodies.push(pick(plain, Math.floor(r() * 500), r), pick([...plain, '€', '^', '`', '\t', 'é', '😀'], Math.floor(r() * 500), r));
+    for (const body of bodies) {
+      for (const smart of [false, true]) {
+        const want = countSegments(body, { smartEncode: smart });
+        const got = segmentsOf(body, smart);
+        expect({ segments: got.segments, encoding: got.encoding, body: got.body }, JSON.stringify(body)).toEqual({ segments: want.segments, encoding: want.encoding, body: want.body });
+      }
+    }
   });
 });
