@@ -305,6 +305,27 @@ describe('Messaging Services on the clock', () => {
     expect(hooksAt(url).map((h) => h.params.MessageStatus)).toEqual(['queued', 'sent', 'delivered']);
   });
 
+  it('the scheduled count follows release, cancel and delete (the 500,000 limit reads it)', async () => {
+    const svc = sb.createService(AC, { FriendlyName: 's' });
+    sb.addToService(AC, svc.sid, sb.numbersByValue.get('+18005550100')!.sid, 'PN');
+    const later = (ms: number) => ({ MessagingServiceSid: svc.sid, To: '+14155550121', Body: 'later', ScheduleType: 'fixed', SendAt: new Date(T0 + ms).toISOString() });
+    const a = sb.createMessage(AC, later(600_000), principal);
+    const b = sb.createMessage(AC, later(900_000), principal);
+    const c = sb.createMessage(AC, later(900_000), principal);
+    sb.createMessage(AC, later(900_000), principal);
+    expect(sb.scheduledCount(AC)).toBe(4);
+    sb.updateMessage(AC, b.sid, { Status: 'canceled' });
+    expect(sb.scheduledCount(AC)).toBe(3);
+    sb.deleteMessage(AC, c.sid);
+    expect(sb.scheduledCount(AC)).toBe(2);
+    await advance(600_000);
+    expect(a.status).toBe('queued');
+    expect(sb.scheduledCount(AC)).toBe(1);
+    await advance(300_000);
+    expect(sb.scheduledCount(AC)).toBe(0);
+    expect(sb.scheduledCount('AC00000000000000000000000000000002')).toBe(0);
+  });
+
   it('StatusCallback on the message overrides the service one; validity period comes from the service', async () => {
     const svcUrl = cbUrl();
     const msgUrl = cbUrl();

@@ -413,6 +413,7 @@ export class SandboxEngine {
   readonly mps: Readonly<Record<SandboxSenderType, number>>;
   private readonly defaultAccountSid: string;
   private readonly historyLimit: number;
+  private readonly scheduledByAccount = new Map<string, number>();
   private seq = 0;
   private callbackSeq = 0;
   private closed = false;
@@ -770,6 +771,7 @@ export class SandboxEngine {
     if (!TERMINAL.has(m.status) && m.status !== 'scheduled') {
       throw badParam(20009, `Cannot delete message ${sid}: it is still being sent (status ${m.status})`);
     }
+    if (m.status === 'scheduled') this.countScheduled(m.accountSid, -1);
     this.tombstones.set(sid, { dateCreated: m.dateCreated, seq: m.seq });
     this.messagesBySid.delete(sid);
   }
@@ -859,8 +861,7 @@ export class SandboxEngine {
         throw badParam(35114, `SendAt time must be at least ${minLead / 1000} seconds and at most ${maxLead / 1000} seconds in the future.`);
       }
       if (at - now > maxLead) throw badParam(35115, `SendAt time must be at most ${maxLead / 1000} seconds in the future.`);
-      const scheduled = [...this.messagesBySid.values()].filter((m) => m.accountSid === accountSid && m.status === 'scheduled').length;
-      if (scheduled >= 500_000) throw badParam(35125, 'Account exceeded the 500,000 scheduled messages limit.');
+      if (this.scheduledCount(accountSid) >= 500_000) throw badParam(35125, 'Account exceeded the 500,000 scheduled messages limit.');
       sendAt = at;
     }
     if (!isAddress(to)) throw apiError(invalidTo(to));
@@ -925,6 +926,7 @@ export class SandboxEngine {
     if (sendAt !== null) {
       m.status = 'scheduled';
       this.store(m);
+      this.countScheduled(m.accountSid, 1);
       this.queue.at(sendAt, () => {
         if (m.status === 'scheduled' && this.messagesBySid.has(m.sid)) this.releaseFromService(m, service!);
       });
@@ -947,6 +949,18 @@ export class SandboxEngine {
     return m;
   }
 
+  /** Messages of an account still `scheduled` (what Twilio's 500,000 limit counts). */
+  scheduledCount(accountSid: string): number {
+    return this.scheduledByAccount.get(accountSid) ?? 0;
+  }
+
+  /** Scheduled messages per account (for the 500,000 limit) without scanning every message. */
+  private countScheduled(accountSid: string, delta: number): void {
+    const n = (this.scheduledByAccount.get(accountSid) ?? 0) + delta;
+    if (n > 0) this.scheduledByAccount.set(accountSid, n);
+    else this.scheduledByAccount.delete(accountSid);
+  }
+
   private store(m: SandboxMessage): void {
     this.messagesBySid.set(m.sid, m);
     const limit = this.options.messageLimit ?? 200_000;
@@ -960,6 +974,7 @@ export class SandboxEngine {
   }
 
   private setStatus(m: SandboxMessage, status: MessageStatus, error?: number): void {
+    if (m.status === 'scheduled' && status !== 'scheduled') this.countScheduled(m.accountSid, -1);
     m.status = status;
     m.dateUpdated = this.now();
     if (error !== undefined) {
