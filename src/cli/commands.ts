@@ -182,7 +182,7 @@ Sends one message through a running server (POST /v1/messages) and prints the re
     group: true,
     help: `Usage: switchboard keys <create|list|revoke> [options]
 
-  keys create --name NAME --scopes S1,S2 [--account ACCOUNT] [--dev]
+  keys create --name NAME --scopes S1,S2 [--account ACCOUNT] [--dev] [--json]
   keys list [--json]
   keys revoke <id|name>
 
@@ -191,14 +191,16 @@ Scopes: ${SCOPES.join(', ')} (admin grants every scope).`,
   },
 
   'keys create': {
-    help: `Usage: switchboard keys create --name NAME --scopes S1,S2 [--account ACCOUNT] [--dev]
+    help: `Usage: switchboard keys create --name NAME --scopes S1,S2 [--account ACCOUNT] [--dev] [--json]
 
 Creates an API key and prints it once (only its sha256 hash is stored).
   --name      A unique name, e.g. the calling app ("billing")
   --scopes    Comma-separated: ${SCOPES.join(', ')}
   --account   Provider account this key sends through (default: config routing)
-  --dev       Make an sb_dev_ key instead of sb_live_`,
-    options: { name: { type: 'string' }, scopes: { type: 'string' }, account: { type: 'string' }, dev: { type: 'boolean' } },
+  --dev       Make an sb_dev_ key instead of sb_live_
+  --json      Print one JSON object on stdout instead: {id, name, prefix, scopes, account, token, createdAt}
+              (createdAt in ms since the epoch, as \`keys list --json\`)`,
+    options: { name: { type: 'string' }, scopes: { type: 'string' }, account: { type: 'string' }, dev: { type: 'boolean' }, json: { type: 'boolean' } },
     async run(ctx) {
       const name = required(ctx, 'name');
       if (!/^[A-Za-z0-9][\w.-]{0,63}$/.test(name)) throw new UsageError('--name must be 1–64 letters, digits, ".", "_" or "-".');
@@ -216,6 +218,11 @@ Creates an API key and prints it once (only its sha256 hash is stored).
           return 1;
         }
         const { token, record } = await createApiKey(store, { name, scopes, account, kind: ctx.values.dev ? 'dev' : 'live', now: Date.now() });
+        if (ctx.values.json) {
+          const { id, prefix, createdAt } = record;
+          ctx.io.out(JSON.stringify({ id, name: record.name, prefix, scopes: record.scopes, account: record.account, token, createdAt }, null, 2));
+          return 0;
+        }
         ctx.io.out(`Created key ${record.id} "${record.name}" scopes=${record.scopes.join(',')}${record.account ? ` account=${record.account}` : ''}`);
         ctx.io.out(`\n  ${token}\n\nStore it now: it is not shown again.`);
         return 0;

@@ -1,9 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from './main.ts';
+import { sandboxTuningFromFlags } from './sandbox.ts';
+import { loadConfig } from '../config/load.ts';
 import type { CliIo } from './io.ts';
 import { checkPostgres, createTestSchema, describeTestDatabase } from '../store/postgres/test-db.ts';
 
@@ -96,6 +98,28 @@ describe('switchboard CLI', () => {
     expect(again.err).toContain('No active key');
   });
 
+  it('keys create --json prints one JSON object with the token; the key then works', async () => {
+    const before = Date.now();
+    const r = await run(['keys', 'create', '--name', 'bench-json', '--scopes', 'messages:send,subscriptions:manage', '--json']);
+    expect(r.code, r.err).toBe(0);
+    const k = JSON.parse(r.out) as Record<string, unknown>;
+    expect(Object.keys(k).sort()).toEqual(['account', 'createdAt', 'id', 'name', 'prefix', 'scopes', 'token']);
+    expect(k).toMatchObject({ name: 'bench-json', scopes: ['messages:send', 'subscriptions:manage'], account: null });
+    expect(k.id).toMatch(/^key_/);
+    expect(k.token).toMatch(/^sb_live_[A-Za-z0-9_-]{43}$/);
+    expect((k.token as string).startsWith(k.prefix as string)).toBe(true);
+    expect(k.createdAt as number).toBeGreaterThanOrEqual(before);
+    expect(k.createdAt as number).toBeLessThanOrEqual(Date.now());
+    expect(r.out).not.toContain('Store it now');
+    const listed = JSON.parse((await run(['keys', 'list', '--json'])).out) as { id: string; prefix: string; createdAt: number }[];
+    expect(listed.find((x) => x.id === k.id)).toMatchObject({ prefix: k.prefix, createdAt: k.createdAt });
+    const dev = JSON.parse((await run(['keys', 'create', '--name', 'bench-json-dev', '--scopes', 'admin', '--dev', '--json'])).out) as { token: string };
+    expect(dev.token).toMatch(/^sb_dev_/);
+    const dup = await run(['keys', 'create', '--name', 'bench-json', '--scopes', 'admin', '--json']);
+    expect(dup.code).toBe(1);
+    expect(dup.out).toBe('');
+  });
+
   it('keys create rejects unknown scopes, missing flags and unknown accounts (exit 2)', async () => {
     const bad = await run(['keys', 'create', '--name', 'x', '--scopes', 'messages:send,root']);
     expect(bad.code).toBe(2);
@@ -181,5 +205,72 @@ describe('switchboard CLI', () => {
     } finally {
       await new Promise<void>((r) => busy.close(() => r()));
     }
+  });
+
+  describe('sandbox --latency / --mps (and SWITCHBOARD_SANDBOX_LATENCY / _MPS)', () => {
+    const ctx = (values: Record<string, string>, env: NodeJS.ProcessEnv = {}, config?: () => never) =>
+      ({ io: io(env), values, positionals: [], config: config ?? (() => { throw new Error('config not expected'); }) }) as unknown as Parameters<typeof sandboxTuningFromFlags>[0];
+
+    it('parses three latencies and per-type MPS; nothing given → engine defaults', () => {
+      expect(sandboxTuningFromFlags(ctx({ latency: '0,0,0' }))).toEqual({ latency: { sendingMs: 0, sentMs: 0, deliveredMs: 0 } });
+      expect(sandboxTuningFromFlags(ctx({ latency: '5,20,40', mps: 'short_code=100000,long_code=10' }))).toEqual({
+        latency: { sendingMs: 5, sentMs: 20, deliveredMs: 40 },
+        mps: { short_code: 100000, long_code: 10 },
+      });
+      expect(sandboxTuningFromFlags(ctx({ mps: 'toll_free=2.5' }))).toEqual({ mps: { toll_free: 2.5 } });
+      expect(sandboxTuningFromFlags(ctx({}))).toEqual({});
+    });
+
+    it('reads the environment; flags win (latency whole, MPS per type)', () => {
+      const env = { SWITCHBOARD_SANDBOX_LATENCY: '1,2,3', SWITCHBOARD_SANDBOX_MPS: 'short_code=500,whatsapp=7' };
+      expect(sandboxTuningFromFlags(ctx({}, env))).toEqual({ latency: { sendingMs: 1, sentMs: 2, deliveredMs: 3 }, mps: { short_code: 500, whatsapp: 7 } });
+      expect(sandboxTuningFromFlags(ctx({ latency: '0,10,20', mps: 'short_code=9' }, env))).toEqual({
+        latency: { sendingMs: 0, sentMs: 10, deliveredMs: 20 },
+        mps: { short_code: 9, whatsapp: 7 },
+      });
+    });
+
+    it('takes sandbox.latency from an explicit --config file when neither flag nor env sets it', () => {
+      const file = join(dir, 'sandbox-latency.config.json');
+      writeFileSync(file, JSON.stringify({ sandbox: { latency: { sendingMs: 3, sentMs: 4, deliveredMs: 5 } } }));
+      const c = io();
+      const r = sandboxTuningFromFlags({ io: c, values: { config: file }, positionals: [], config: () => loadConfig({ env: c.env, cwd: dir, file }) });
+      expect(r).toEqual({ latency: { sendingMs: 3, sentMs: 4, deliveredMs: 5 } });
+      const flagged = sandboxTuningFromFlags({ io: c, values: { config: file, latency: '0,0,0' }, positionals: [], config: () => loadConfig({ env: c.env, cwd: dir, file }) });
+      expect(flagged.latency).toEqual({ sendingMs: 0, sentMs: 0, deliveredMs: 0 });
+    });
+
+    it.each([
+      [['--latency', '1,2'], 'three whole numbers of milliseconds'],
+      [['--latency', '1,2,3,4'], 'three whole numbers of milliseconds'],
+      [['--latency=-1,2,3'], 'three whole numbers of milliseconds'],
+      [['--latency', '1.5,2,3'], 'three whole numbers of milliseconds'],
+      [['--latency', 'fast'], 'three whole numbers of milliseconds'],
+      [['--mps', 'short_code'], 'TYPE=N'],
+      [['--mps=short_code=-3'], 'TYPE=N'],
+      [['--mps', 'short_code=0'], 'must be more than 0'],
+      [['--mps', 'pager=5'], 'unknown sender type "pager"; use long_code, toll_free, short_code, alphanumeric, whatsapp'],
+      [['--mps', 'long_code=1,long_code=2'], 'long_code is given twice'],
+    ])('sandbox %j is a usage error (exit 2) before anything starts', async (flags, message) => {
+      const r = await run(['sandbox', '--port', '0', ...flags]);
+      expect(r.code).toBe(2);
+      expect(r.err).toContain(message);
+      expect(r.err).toContain('Usage: switchboard sandbox');
+      expect(r.out).toBe('');
+    });
+
+    it('a bad SWITCHBOARD_SANDBOX_LATENCY / _MPS names the variable (exit 2)', async () => {
+      const lat = await run(['sandbox', '--port', '0'], { SWITCHBOARD_SANDBOX_LATENCY: '10,20' });
+      expect(lat.code).toBe(2);
+      expect(lat.err).toContain('SWITCHBOARD_SANDBOX_LATENCY must be three whole numbers');
+      const mps = await run(['sandbox', '--port', '0'], { SWITCHBOARD_SANDBOX_MPS: 'short_code=lots' });
+      expect(mps.code).toBe(2);
+      expect(mps.err).toContain('SWITCHBOARD_SANDBOX_MPS must be TYPE=N');
+    });
+
+    it('the help lists the flags, the variables and the sender types', async () => {
+      const r = await run(['sandbox', '--help']);
+      for (const s of ['--latency SENDING,SENT,DELIVERED', '--mps TYPE=N', 'SWITCHBOARD_SANDBOX_LATENCY', 'SWITCHBOARD_SANDBOX_MPS', 'short_code=100', 'whatsapp']) expect(r.out).toContain(s);
+    });
   });
 });

@@ -15,10 +15,10 @@ Usage: switchboard <command> [options]
 Commands:
   start                         Run the server (API, webhooks, dispatcher, sandbox when enabled)
   send --to N --body TEXT       Send a message through a running server
-  keys create --name N --scopes S   Create an API key (printed once)
+  keys create --name N --scopes S   Create an API key (printed once; --json for scripts)
   keys list                     List API keys
   keys revoke <id|name>         Revoke an API key
-  sandbox [--port 4010]         Run the sandbox carrier alone
+  sandbox [--port 4010]         Run the sandbox carrier alone (--latency S,S,D, --mps TYPE=N)
   sandbox reply --from --to --body   Inject an inbound message from a handset
   sandbox phones | inbox --number N  Read the virtual handsets and their messages
   sandbox fault add|list|clear|remove  Inject carrier faults (429/5xx, slow, timeouts, callbacks, sender down)

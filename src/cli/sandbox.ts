@@ -2,14 +2,21 @@
 import type { ParseArgsConfig } from 'node:util';
 import { createControlClient, SandboxControlError, type ReplyResponse, type SandboxControlClient } from '../sandbox/control-client.ts';
 import type { FaultKind, FaultSpec } from '../sandbox/faults.ts';
+import { DEFAULT_SANDBOX_LATENCY, DEFAULT_SANDBOX_MPS, SANDBOX_SENDER_TYPES, type SandboxLatency, type SandboxSenderType } from '../sandbox/engine.ts';
 import { startSandboxServer } from '../sandbox/server.ts';
 import { UsageError } from './io.ts';
 import type { CommandContext } from './commands.ts';
 
 export const SANDBOX_HELP = `Usage: switchboard sandbox [--port 4010] [--host 127.0.0.1] [--seed N] [--control-token T]
+                          [--latency SENDING,SENT,DELIVERED] [--mps TYPE=N[,TYPE=N…]] [--config FILE]
 
 Runs the Twilio-compatible sandbox carrier alone (Switchboard also mounts it at /sandbox by default).
 Point a Twilio client at it: base URL http://HOST:PORT, account ${'AC00000000000000000000000000000001'}.
+  --latency   Clock ms from leaving the sender queue to sending, sent and delivered (SWITCHBOARD_SANDBOX_LATENCY;
+              default ${DEFAULT_SANDBOX_LATENCY.sendingMs},${DEFAULT_SANDBOX_LATENCY.sentMs},${DEFAULT_SANDBOX_LATENCY.deliveredMs}, else sandbox.latency of --config FILE). 0,0,0: sent then delivered at once
+  --mps       Carrier segments per second per sender type (SWITCHBOARD_SANDBOX_MPS), e.g. short_code=100000,long_code=10
+              Types: ${SANDBOX_SENDER_TYPES.join(', ')} (default ${SANDBOX_SENDER_TYPES.map((t) => `${t}=${DEFAULT_SANDBOX_MPS[t]}`).join(',')})
+Flags win over the environment. A number's own mps (control API) wins over its type's.
 Subcommands: switchboard sandbox reply | phones | inbox | fault (each with --help)`;
 
 export const SANDBOX_OPTIONS: ParseArgsConfig['options'] = {
@@ -17,6 +24,8 @@ export const SANDBOX_OPTIONS: ParseArgsConfig['options'] = {
   host: { type: 'string' },
   seed: { type: 'string' },
   'control-token': { type: 'string' },
+  latency: { type: 'string' },
+  mps: { type: 'string' },
 };
 
 export const SANDBOX_REPLY_HELP = `Usage: switchboard sandbox reply --from HANDSET --to SANDBOX_NUMBER --body TEXT [--url URL] [--control-token T]
@@ -39,19 +48,74 @@ function opt(ctx: CommandContext, name: string): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
+/** `SENDING,SENT,DELIVERED` in ms (three whole numbers, each ≥ 0), from `source` (a flag or env var name). */
+export function parseLatency(text: string, source: string): SandboxLatency {
+  const parts = text.split(',').map((p) => p.trim());
+  if (parts.length !== 3 || !parts.every((p) => /^\d{1,9}$/.test(p))) {
+    throw new UsageError(`${source} must be three whole numbers of milliseconds, SENDING,SENT,DELIVERED (e.g. 0,0,0 or 5,20,40); got "${text}".`);
+  }
+  const [sendingMs, sentMs, deliveredMs] = parts.map(Number) as [number, number, number];
+  return { sendingMs, sentMs, deliveredMs };
+}
+
+/** `TYPE=N[,TYPE=N…]`: carrier segments per second per sender type (N > 0), from `source`. */
+export function parseMps(text: string, source: string): Partial<Record<SandboxSenderType, number>> {
+  const out: Partial<Record<SandboxSenderType, number>> = {};
+  const items = text.split(',').map((p) => p.trim());
+  for (const item of items) {
+    const m = /^([a-z_]+)=(\d{1,9}(?:\.\d+)?)$/.exec(item);
+    if (!m) throw new UsageError(`${source} must be TYPE=N[,TYPE=N…] (e.g. short_code=100000,long_code=10); got "${text}".`);
+    const type = m[1] as SandboxSenderType;
+    if (!SANDBOX_SENDER_TYPES.includes(type)) throw new UsageError(`${source}: unknown sender type "${m[1]}"; use ${SANDBOX_SENDER_TYPES.join(', ')}.`);
+    const n = Number(m[2]);
+    if (!(n > 0)) throw new UsageError(`${source}: ${type} must be more than 0 messages per second; got "${m[2]}".`);
+    if (out[type] !== undefined) throw new UsageError(`${source}: ${type} is given twice.`);
+    out[type] = n;
+  }
+  return out;
+}
+
+/**
+ * The carrier's latencies and per-type MPS for \`switchboard sandbox\` (pure; exported for tests). Precedence:
+ * flags > SWITCHBOARD_SANDBOX_LATENCY / SWITCHBOARD_SANDBOX_MPS > \`sandbox.latency\` of an explicit --config file >
+ * the engine's defaults. MPS merge per type: a flag's type wins over the same type from the environment.
+ */
+export function sandboxTuningFromFlags(ctx: CommandContext): { latency?: SandboxLatency; mps?: Partial<Record<SandboxSenderType, number>> } {
+  const latencyFlag = opt(ctx, 'latency');
+  const latencyEnv = ctx.io.env.SWITCHBOARD_SANDBOX_LATENCY;
+  let latency: SandboxLatency | undefined;
+  if (latencyFlag !== undefined) latency = parseLatency(latencyFlag, '--latency');
+  else if (latencyEnv !== undefined && latencyEnv !== '') latency = parseLatency(latencyEnv, 'SWITCHBOARD_SANDBOX_LATENCY');
+  else if (opt(ctx, 'config') !== undefined) latency = { ...ctx.config().sandbox.latency };
+  const mpsFlag = opt(ctx, 'mps');
+  const mpsEnv = ctx.io.env.SWITCHBOARD_SANDBOX_MPS;
+  const mps = {
+    ...(mpsEnv !== undefined && mpsEnv !== '' ? parseMps(mpsEnv, 'SWITCHBOARD_SANDBOX_MPS') : {}),
+    ...(mpsFlag !== undefined ? parseMps(mpsFlag, '--mps') : {}),
+  };
+  return { ...(latency ? { latency } : {}), ...(Object.keys(mps).length ? { mps } : {}) };
+}
+
 export async function runSandbox(ctx: CommandContext): Promise<number> {
   const portText = opt(ctx, 'port') ?? '4010';
   if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) throw new UsageError(`--port must be a port number; got "${portText}".`);
   const seedText = opt(ctx, 'seed');
   if (seedText !== undefined && !/^\d+$/.test(seedText)) throw new UsageError(`--seed must be a whole number; got "${seedText}".`);
   const token = opt(ctx, 'control-token');
+  const tuning = sandboxTuningFromFlags(ctx);
   const server = await startSandboxServer({
     host: opt(ctx, 'host') ?? '127.0.0.1',
     port: Number(portText),
     ...(seedText !== undefined ? { seed: Number(seedText) } : {}),
     ...(token ? { controlToken: token } : {}),
+    ...tuning,
   });
-  ctx.io.out(`Sandbox carrier listening on ${server.url} (Twilio API at ${server.url}/2010-04-01, control API at ${server.url}/_sandbox)`);
+  const L = server.sandbox.latency;
+  const mps = SANDBOX_SENDER_TYPES.map((t) => `${t}=${server.sandbox.mps[t]}`).join(',');
+  ctx.io.out(
+    `Sandbox carrier listening on ${server.url} (Twilio API at ${server.url}/2010-04-01, control API at ${server.url}/_sandbox)\n` +
+      `  latency ${L.sendingMs},${L.sentMs},${L.deliveredMs} ms (sending,sent,delivered); mps ${mps}`,
+  );
   const stop = () => {
     void server.close().then(() => process.exit(0));
   };

@@ -4,11 +4,14 @@
  * Webhooks go over real HTTP to a local receiver.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import twilio from 'twilio';
 import { ManualClock } from '../domain/clock.ts';
 import { SANDBOX_ACCOUNT_SID, SANDBOX_AUTH_TOKEN } from '../config/schema.ts';
-import { createSandbox, type Form, type Principal, type SandboxEngine, type SandboxOptions } from './engine.ts';
-import { TwilioApiError } from './format.ts';
+import { createSandbox, segmentsOf, type Form, type Principal, type SandboxEngine, type SandboxOptions } from './engine.ts';
+import { TwilioApiError, seededRandom } from './format.ts';
+import { countSegments } from '../pipeline/segments.ts';
 import { SANDBOX_NUMBERS } from './magic.ts';
 import { startReceiver, until, type Receiver } from './conformance-support.ts';
 
@@ -85,6 +88,58 @@ describe('status progression on the clock', () => {
     expect(hooksAt(url).map((h) => h.params.MessageStatus)).toEqual(['sent', 'delivered']);
     expect(hooksAt(url)[1]!.params.RawDlrDoneDate).toBe('2601011200');
     expect(sb.phones.inbox('+14155550100').map((e) => e.sid)).toEqual([m.sid]);
+  });
+
+  it('latency 0,0,0: sent then delivered at once; delivered goes out only after sent has been answered', async () => {
+    await sb.close();
+    start({ latency: { sendingMs: 0, sentMs: 0, deliveredMs: 0 } });
+    const got: string[] = [];
+    const held: (() => void)[] = [];
+    const slow = createServer((req, res) => {
+      let b = '';
+      req.on('data', (d: Buffer) => (b += d.toString()));
+      req.on('end', () => {
+        const status = new URLSearchParams(b).get('MessageStatus')!;
+        got.push(status);
+        if (status === 'sent') held.push(() => res.end());
+        else res.end();
+      });
+    });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(slow.address() as AddressInfo).port}/status`;
+      const m = send({ To: '+14155550104', StatusCallback: url });
+      sb.catchUp();
+      expect(m.status).toBe('delivered');
+      expect(m.dateSent).toBe(T0);
+      await until(() => got.length === 1, 'the sent callback');
+      expect(got).toEqual(['sent']);
+      expect(sb.callbacks().map((c) => c.params.MessageStatus)).toEqual(['sent']); // delivered waits its turn
+      held.shift()!();
+      await until(() => got.length === 2, 'the delivered callback');
+      expect(got).toEqual(['sent', 'delivered']);
+      await sb.flush();
+      expect(sb.callbacks().map((c) => [c.params.MessageStatus, c.state])).toEqual([['sent', 'delivered'], ['delivered', 'delivered']]);
+    } finally {
+      slow.closeAllConnections();
+      await new Promise<void>((r) => slow.close(() => r()));
+    }
+  });
+
+  it('a callback that gets no answer does not hold back the next one of its message', async () => {
+    await sb.close();
+    start({ latency: { sendingMs: 0, sentMs: 0, deliveredMs: 0 } });
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((r) => closed.close(() => r()));
+    const url = `http://127.0.0.1:${port}/status#rc=0`;
+    send({ To: '+14155550105', StatusCallback: url });
+    await advance(0);
+    expect(sb.callbacks().map((c) => [c.params.MessageStatus, c.state, c.attempts.length])).toEqual([
+      ['sent', 'failed', 1],
+      ['delivered', 'failed', 1],
+    ]);
   });
 
   it('a long code sends 1 segment per second: the second message leaves the queue a second later', async () => {
@@ -192,6 +247,25 @@ describe('status progression on the clock', () => {
     expect(sb.messagesBySid.size).toBe(4);
   });
 
+  it('historyLimit: submissions and callback records keep the newest N, however many came before', async () => {
+    await sb.close();
+    start({ historyLimit: 8, latency: { sendingMs: 0, sentMs: 0, deliveredMs: 0 } });
+    sb.setNumber({ phoneNumber: '+14155550211', mps: 1_000 });
+    const url = `${cbUrl()}#rc=0`;
+    for (let i = 0; i < 50; i++) {
+      sb.recordSubmission(AC, { Body: `n${i}` });
+      sb.createMessage(AC, { From: '+14155550211', To: '+14155550311', Body: `n${i}`, StatusCallback: url }, principal);
+      await advance(1);
+      expect(sb.submissions().map((x) => x.params.Body)).toEqual(Array.from({ length: Math.min(8, i + 1) }, (_, k) => `n${i + 1 - Math.min(8, i + 1) + k}`));
+    }
+    const cbs = sb.callbacks();
+    expect(cbs).toHaveLength(8);
+    expect(cbs.at(-1)!.params).toMatchObject({ MessageStatus: 'delivered' });
+    expect(cbs.map((c) => c.id)).toEqual(Array.from({ length: 8 }, (_, k) => cbs[0]!.id + k));
+    expect(cbs.at(-1)!.id).toBe(100); // 50 messages × (sent + delivered)
+    expect(sb.phones.inbox('+14155550311')).toHaveLength(50);
+  });
+
   it('random outcomes are reproducible with the same seed', async () => {
     const run = async () => {
       await sb.close();
@@ -229,6 +303,27 @@ describe('Messaging Services on the clock', () => {
     expect(m.status).toBe('delivered');
     await until(() => hooksAt(url).length === 3, 'callbacks');
     expect(hooksAt(url).map((h) => h.params.MessageStatus)).toEqual(['queued', 'sent', 'delivered']);
+  });
+
+  it('the scheduled count follows release, cancel and delete (the 500,000 limit reads it)', async () => {
+    const svc = sb.createService(AC, { FriendlyName: 's' });
+    sb.addToService(AC, svc.sid, sb.numbersByValue.get('+18005550100')!.sid, 'PN');
+    const later = (ms: number) => ({ MessagingServiceSid: svc.sid, To: '+14155550121', Body: 'later', ScheduleType: 'fixed', SendAt: new Date(T0 + ms).toISOString() });
+    const a = sb.createMessage(AC, later(600_000), principal);
+    const b = sb.createMessage(AC, later(900_000), principal);
+    const c = sb.createMessage(AC, later(900_000), principal);
+    sb.createMessage(AC, later(900_000), principal);
+    expect(sb.scheduledCount(AC)).toBe(4);
+    sb.updateMessage(AC, b.sid, { Status: 'canceled' });
+    expect(sb.scheduledCount(AC)).toBe(3);
+    sb.deleteMessage(AC, c.sid);
+    expect(sb.scheduledCount(AC)).toBe(2);
+    await advance(600_000);
+    expect(a.status).toBe('queued');
+    expect(sb.scheduledCount(AC)).toBe(1);
+    await advance(300_000);
+    expect(sb.scheduledCount(AC)).toBe(0);
+    expect(sb.scheduledCount('AC00000000000000000000000000000002')).toBe(0);
   });
 
   it('StatusCallback on the message overrides the service one; validity period comes from the service', async () => {
@@ -418,5 +513,23 @@ describe('callback faults and retries', () => {
     expect(rec.attempts.map((a) => a.status)).toEqual([500, 500, 500]);
     expect(rec.state).toBe('failed');
     for (const h of sent) expect(twilio.validateRequest(SANDBOX_AUTH_TOKEN, h.headers['x-twilio-signature'] as string, `${rx.url}/cb/retry`, h.params)).toBe(true);
+  });
+});
+
+describe('segmentsOf (the plain-ASCII shortcut)', () => {
+  it('agrees with countSegments on every ASCII character and on random bodies of 0–500 characters', () => {
+    const ascii = Array.from({ length: 128 }, (_, i) => String.fromCharCode(i));
+    const pick = (chars: string[], n: number, r: () => number) => Array.from({ length: n }, () => chars[Math.floor(r() * chars.length)]!).join('');
+    const r = seededRandom(3);
+    const plain = ascii.filter((c) => /[\n\r !"#$%&'()*+,\-./0-9:;<=>?@A-Z_a-z]/.test(c));
+    const bodies = [...ascii, ...ascii.map((c) => c.repeat(161)), '\r\n'.repeat(90), 'é'.repeat(100), 'x'.repeat(160), 'x'.repeat(161), 'x'.repeat(306), 'x'.repeat(307)];
+    for (let i = 0; i < 400; i++) bodies.push(pick(plain, Math.floor(r() * 500), r), pick([...plain, '€', '^', '`', '\t', 'é', '😀'], Math.floor(r() * 500), r));
+    for (const body of bodies) {
+      for (const smart of [false, true]) {
+        const want = countSegments(body, { smartEncode: smart });
+        const got = segmentsOf(body, smart);
+        expect({ segments: got.segments, encoding: got.encoding, body: got.body }, JSON.stringify(body)).toEqual({ segments: want.segments, encoding: want.encoding, body: want.body });
+      }
+    }
   });
 });

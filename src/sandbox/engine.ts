@@ -283,8 +283,11 @@ export interface Principal {
   keySid: string | null;
 }
 
-const DEFAULT_MPS: Record<SandboxSenderType, number> = { long_code: 1, toll_free: 3, short_code: 100, alphanumeric: 10, whatsapp: 80 };
-const DEFAULT_LATENCY: SandboxLatency = { sendingMs: 50, sentMs: 200, deliveredMs: 800 };
+/** Segments per second per sender type when neither the number nor `SandboxOptions.mps` says otherwise. */
+export const DEFAULT_SANDBOX_MPS: Readonly<Record<SandboxSenderType, number>> = { long_code: 1, toll_free: 3, short_code: 100, alphanumeric: 10, whatsapp: 80 };
+/** Every sender type, in the order the docs list them. */
+export const SANDBOX_SENDER_TYPES = Object.keys(DEFAULT_SANDBOX_MPS) as readonly SandboxSenderType[];
+export const DEFAULT_SANDBOX_LATENCY: Readonly<SandboxLatency> = { sendingMs: 50, sentMs: 200, deliveredMs: 800 };
 export const SANDBOX_TEST_ACCOUNT_SID = 'AC00000000000000000000000000000009';
 export const SANDBOX_TEST_AUTH_TOKEN = 'sandbox0test0token00000000000000';
 export const DEFAULT_SANDBOX_NUMBERS: readonly { phoneNumber: string; type: SandboxSenderType }[] = [
@@ -293,6 +296,37 @@ export const DEFAULT_SANDBOX_NUMBERS: readonly { phoneNumber: string; type: Sand
   { phoneNumber: '55501', type: 'short_code' },
 ];
 const TERMINAL: ReadonlySet<MessageStatus> = new Set(['delivered', 'undelivered', 'failed', 'canceled', 'read', 'received']);
+
+/**
+ * ASCII characters of GSM-7's basic set: each is one grapheme and one septet, and Smart Encoding leaves it alone
+ * (no backtick, tab, control characters or the extension table's ^ { } \\ [ ~ ] |).
+ */
+const PLAIN_GSM = /^[\n\r !"#$%&'()*+,\-./0-9:;<=>?@A-Z_a-z]*$/;
+
+/**
+ * `countSegments` with a shortcut for the common plain-ASCII body (no grapheme split needed: one septet per
+ * character, segments filled 160 / 153). Same result as `countSegments` for every body (exported for tests).
+ */
+export function segmentsOf(body: string, smartEncode: boolean): { segments: number; encoding: 'GSM-7' | 'UCS-2'; body: string } {
+  if (PLAIN_GSM.test(body)) return { segments: body.length <= 160 ? 1 : Math.ceil(body.length / 153), encoding: 'GSM-7', body };
+  return countSegments(body, { smartEncode });
+}
+
+/** Entries kept per virtual handset. */
+const PHONE_HISTORY = 1_000;
+
+/**
+ * Keep a history list near its newest `max` entries: the oldest go a batch at a time (once a quarter more has piled
+ * up), so an append stays O(1) however long the sandbox runs. Readers see `recent(list, max)`.
+ */
+function trim<T>(list: T[], max: number): void {
+  if (list.length > max + Math.max(1, max >> 2)) list.splice(0, list.length - max);
+}
+
+/** The newest `max` entries of a history list (a copy). */
+function recent<T>(list: readonly T[], max: number): T[] {
+  return list.length > max ? list.slice(list.length - max) : list.slice();
+}
 
 /** First value of a form field. */
 export function one(form: Form, key: string): string | undefined {
@@ -368,13 +402,18 @@ export class SandboxEngine {
   private readonly optOuts = new Set<string>();
   private readonly senderFree = new Map<string, number>();
   private readonly heldSent = new Map<string, () => void>();
+  /** Status callbacks waiting for their message's previous callback (see `inTurn`). */
+  private readonly callbackTurns = new Map<string, ((done: () => void) => void)[]>();
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly queue: DueQueue;
   private readonly webhooks = new WebhookSender();
   private readonly random: () => number;
   private readonly sid: (prefix: string) => string;
-  private readonly mps: Record<SandboxSenderType, number>;
+  /** Segments per second per sender type (a number's own `mps` wins). */
+  readonly mps: Readonly<Record<SandboxSenderType, number>>;
   private readonly defaultAccountSid: string;
+  private readonly historyLimit: number;
+  private readonly scheduledByAccount = new Map<string, number>();
   private seq = 0;
   private callbackSeq = 0;
   private closed = false;
@@ -388,8 +427,9 @@ export class SandboxEngine {
     const seed = options.seed ?? 1;
     this.random = seededRandom(seed);
     this.sid = sidFactory(seed, options.deterministicSids ?? false);
-    this.latency = { ...DEFAULT_LATENCY, ...(options.latency ?? {}) };
-    this.mps = { ...DEFAULT_MPS, ...(options.mps ?? {}) };
+    this.latency = { ...DEFAULT_SANDBOX_LATENCY, ...(options.latency ?? {}) };
+    this.mps = { ...DEFAULT_SANDBOX_MPS, ...(options.mps ?? {}) };
+    this.historyLimit = options.historyLimit ?? 50_000;
     this.faults = new FaultRegistry(this.clock);
     this.queue = new DueQueue(this.clock, {
       mode: this.clock === systemClock ? 'timer' : 'poll',
@@ -435,7 +475,7 @@ export class SandboxEngine {
 
   /** Every create request received, in arrival order (recorded even when a fault answered it). */
   submissions(): Submission[] {
-    return this.subs.slice();
+    return recent(this.subs, this.historyLimit);
   }
 
   recordSubmission(accountSid: string, form: Form): Submission {
@@ -449,13 +489,13 @@ export class SandboxEngine {
     }
     const s: Submission = { params, paramsAll, accountSid, receivedAt: this.now() };
     this.subs.push(s);
-    this.trim(this.subs, this.options.historyLimit ?? 50_000);
+    trim(this.subs, this.historyLimit);
     return s;
   }
 
   /** Webhooks sent (status callbacks and inbound), oldest first. */
   callbacks(): CallbackRecord[] {
-    return this.callbackLog.map((c) => ({ ...c, attempts: c.attempts.slice() }));
+    return recent(this.callbackLog, this.historyLimit).map((c) => ({ ...c, attempts: c.attempts.slice() }));
   }
 
   /** Run every task due at the current clock time, then wait for the webhooks they started. */
@@ -486,8 +526,8 @@ export class SandboxEngine {
   /** Virtual handsets: every number that received or sent a message, and its messages. */
   readonly phones = {
     list: (): { number: string; messages: number; last: number }[] =>
-      [...this.phoneBook.entries()].map(([number, msgs]) => ({ number, messages: msgs.length, last: msgs[msgs.length - 1]?.at ?? 0 })),
-    inbox: (number: string): PhoneEntry[] => (this.phoneBook.get(number) ?? []).slice(),
+      [...this.phoneBook.entries()].map(([number, msgs]) => ({ number, messages: Math.min(msgs.length, PHONE_HISTORY), last: msgs[msgs.length - 1]?.at ?? 0 })),
+    inbox: (number: string): PhoneEntry[] => recent(this.phoneBook.get(number) ?? [], PHONE_HISTORY),
     clear: (number?: string): void => {
       if (number) this.phoneBook.delete(number);
       else this.phoneBook.clear();
@@ -498,11 +538,7 @@ export class SandboxEngine {
     let list = this.phoneBook.get(number);
     if (!list) this.phoneBook.set(number, (list = []));
     list.push(e);
-    this.trim(list, 1_000);
-  }
-
-  private trim<T>(list: T[], max: number): void {
-    if (list.length > max) list.splice(0, list.length - max);
+    trim(list, PHONE_HISTORY);
   }
 
   /** Add or update a number (owner, type, inbound webhook URL). */
@@ -735,6 +771,7 @@ export class SandboxEngine {
     if (!TERMINAL.has(m.status) && m.status !== 'scheduled') {
       throw badParam(20009, `Cannot delete message ${sid}: it is still being sent (status ${m.status})`);
     }
+    if (m.status === 'scheduled') this.countScheduled(m.accountSid, -1);
     this.tombstones.set(sid, { dateCreated: m.dateCreated, seq: m.seq });
     this.messagesBySid.delete(sid);
   }
@@ -824,8 +861,7 @@ export class SandboxEngine {
         throw badParam(35114, `SendAt time must be at least ${minLead / 1000} seconds and at most ${maxLead / 1000} seconds in the future.`);
       }
       if (at - now > maxLead) throw badParam(35115, `SendAt time must be at most ${maxLead / 1000} seconds in the future.`);
-      const scheduled = [...this.messagesBySid.values()].filter((m) => m.accountSid === accountSid && m.status === 'scheduled').length;
-      if (scheduled >= 500_000) throw badParam(35125, 'Account exceeded the 500,000 scheduled messages limit.');
+      if (this.scheduledCount(accountSid) >= 500_000) throw badParam(35125, 'Account exceeded the 500,000 scheduled messages limit.');
       sendAt = at;
     }
     if (!isAddress(to)) throw apiError(invalidTo(to));
@@ -856,7 +892,7 @@ export class SandboxEngine {
     if (service && !from && this.poolOf(service).length === 0) throw badParam(21704, 'The Messaging Service contains no phone numbers.');
 
     const smart = bool(form, 'SmartEncoded') ?? service?.smartEncoding ?? false;
-    const seg = countSegments(body, { smartEncode: smart });
+    const seg = segmentsOf(body, smart);
     const whatsapp = to.startsWith('whatsapp:');
     const m: SandboxMessage = {
       sid: this.sid(mediaUrls.length > 0 ? 'MM' : 'SM'),
@@ -890,6 +926,7 @@ export class SandboxEngine {
     if (sendAt !== null) {
       m.status = 'scheduled';
       this.store(m);
+      this.countScheduled(m.accountSid, 1);
       this.queue.at(sendAt, () => {
         if (m.status === 'scheduled' && this.messagesBySid.has(m.sid)) this.releaseFromService(m, service!);
       });
@@ -912,6 +949,18 @@ export class SandboxEngine {
     return m;
   }
 
+  /** Messages of an account still `scheduled` (what Twilio's 500,000 limit counts). */
+  scheduledCount(accountSid: string): number {
+    return this.scheduledByAccount.get(accountSid) ?? 0;
+  }
+
+  /** Scheduled messages per account (for the 500,000 limit) without scanning every message. */
+  private countScheduled(accountSid: string, delta: number): void {
+    const n = (this.scheduledByAccount.get(accountSid) ?? 0) + delta;
+    if (n > 0) this.scheduledByAccount.set(accountSid, n);
+    else this.scheduledByAccount.delete(accountSid);
+  }
+
   private store(m: SandboxMessage): void {
     this.messagesBySid.set(m.sid, m);
     const limit = this.options.messageLimit ?? 200_000;
@@ -925,6 +974,7 @@ export class SandboxEngine {
   }
 
   private setStatus(m: SandboxMessage, status: MessageStatus, error?: number): void {
+    if (m.status === 'scheduled' && status !== 'scheduled') this.countScheduled(m.accountSid, -1);
     m.status = status;
     m.dateUpdated = this.now();
     if (error !== undefined) {
@@ -1130,13 +1180,11 @@ export class SandboxEngine {
     if (m.errorCode !== null && (m.status === 'failed' || m.status === 'undelivered')) params.ErrorCode = String(m.errorCode);
     if (m.to.startsWith('whatsapp:')) params.ChannelPrefix = 'whatsapp';
     Object.assign(params, extra);
-    const send = () => this.sendWebhook('status', url, params, account.authToken);
 
     const fault = this.faults.take(['callback']);
     if (!fault) {
       const held = this.takeHeld(m.sid);
-      if (held) this.sendWebhook('status', url, params, account.authToken, undefined, held);
-      else send();
+      this.inTurn(m.sid, (done) => void this.sendWebhook('status', url, params, account.authToken, undefined, held, done));
       return;
     }
     switch (fault.action) {
@@ -1175,6 +1223,25 @@ export class SandboxEngine {
     }
   }
 
+  /**
+   * A message's status callbacks leave in order: each one goes out once the one before it has had its first answer
+   * (or failed to get one), so `sent` reaches the app before `delivered` even at zero latency. Faults bypass this.
+   */
+  private inTurn(sid: string, send: (done: () => void) => void): void {
+    const waiting = this.callbackTurns.get(sid);
+    if (waiting) {
+      waiting.push(send);
+      return;
+    }
+    this.callbackTurns.set(sid, []);
+    const done = (): void => {
+      const next = this.callbackTurns.get(sid)?.shift();
+      if (next) next(done);
+      else this.callbackTurns.delete(sid);
+    };
+    send(done);
+  }
+
   /** A held (reordered) callback to send once the one going out now has been answered. */
   private takeHeld(sid: string): (() => void) | undefined {
     const held = this.heldSent.get(sid);
@@ -1198,7 +1265,7 @@ export class SandboxEngine {
       fault: 'dropped',
       state: 'dropped',
     });
-    this.trim(this.callbackLog, this.options.historyLimit ?? 50_000);
+    trim(this.callbackLog, this.historyLimit);
   }
 
   /** Deliver a signed webhook with Twilio's retry policy; the record fills in as attempts complete. */
@@ -1209,10 +1276,11 @@ export class SandboxEngine {
     authToken: string,
     token = this.webhooks.newToken(),
     onFinal?: (r: WebhookAttemptResult) => void,
+    onFirstAnswer?: () => void,
   ): CallbackRecord {
     const rec: CallbackRecord = { id: ++this.callbackSeq, kind, url, params, token, createdAt: this.now(), attempts: [], state: 'pending' };
     this.callbackLog.push(rec);
-    this.trim(this.callbackLog, this.options.historyLimit ?? 50_000);
+    trim(this.callbackLog, this.historyLimit);
     const { overrides } = parseWebhookUrl(url);
     const attempt = (): void => {
       if (this.closed) return;
@@ -1220,17 +1288,21 @@ export class SandboxEngine {
       void this.track(
         this.webhooks.attempt({ url, params, authToken }, token).then((r) => {
           rec.attempts.push({ at, status: r.status, ...(r.error ? { error: r.error } : {}) });
+          const first = rec.attempts.length === 1 ? onFirstAnswer : undefined;
           if (r.ok) {
             rec.state = 'delivered';
             onFinal?.(r);
+            first?.();
             return;
           }
           if (rec.attempts.length <= overrides.rc && WebhookSender.retryable(r, overrides.rp) && !this.closed) {
             this.queue.at(this.now() + (this.options.webhookRetryDelayMs ?? 1_000), attempt);
+            first?.();
             return;
           }
           rec.state = 'failed';
           onFinal?.(r);
+          first?.();
         }),
       );
     };

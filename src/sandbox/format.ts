@@ -4,9 +4,18 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 
+let rfcSecond = NaN;
+let rfcText = '';
+
 /** `Thu, 30 Jul 2015 20:12:31 +0000` (GMT, second resolution), as v2010 resources carry. */
 export function rfc2822(ms: number): string {
-  return new Date(ms).toUTCString().replace(/GMT$/, '+0000');
+  // Every message of the same second carries the same dates: format each second once.
+  const second = Math.floor(ms / 1000);
+  if (second !== rfcSecond) {
+    rfcText = new Date(second * 1000).toUTCString().replace(/GMT$/, '+0000');
+    rfcSecond = second;
+  }
+  return rfcText;
 }
 
 /** `2015-07-30T20:12:31Z`, as Messaging v1 resources carry. */
@@ -59,14 +68,30 @@ export function seededRandom(seed: number): () => number {
 }
 
 /**
- * SID factory: `PP` + 32 lowercase hex. Deterministic (seed + counter) when `deterministic`, else salted with
- * process randomness so two sandbox runs never hand out the same SIDs (a restarted Switchboard keeps old SIDs
- * in its database).
+ * SID factory: `PP` + 32 lowercase hex. Deterministic (seed + counter) when `deterministic`, else random (128 bits
+ * from the CSPRNG) so two sandbox runs never hand out the same SIDs (a restarted Switchboard keeps old SIDs in its
+ * database).
  */
 export function sidFactory(seed: number, deterministic: boolean): (prefix: string) => string {
-  const salt = deterministic ? `seed:${seed}` : `seed:${seed}:${randomBytes(16).toString('hex')}`;
+  if (!deterministic) return randomSid;
+  const salt = `seed:${seed}`;
   let n = 0;
   return (prefix: string) => prefix + createHash('sha256').update(`${salt}:${prefix}:${++n}`).digest('hex').slice(0, 32);
+}
+
+/** 16 random bytes per SID, drawn from a pooled CSPRNG buffer (one `randomBytes` call per 256 SIDs). */
+const SID_POOL_BYTES = 4096;
+let sidPool = Buffer.alloc(0);
+let sidPoolAt = SID_POOL_BYTES;
+
+function randomSid(prefix: string): string {
+  if (sidPoolAt + 16 > sidPool.length) {
+    sidPool = randomBytes(SID_POOL_BYTES);
+    sidPoolAt = 0;
+  }
+  const hex = sidPool.toString('hex', sidPoolAt, sidPoolAt + 16);
+  sidPoolAt += 16;
+  return prefix + hex;
 }
 
 /** A random 32-hex secret (auth tokens, key secrets). */

@@ -534,6 +534,8 @@ export async function sandboxPlugin(app: FastifyInstance, opts: SandboxPluginOpt
     name: 'switchboard-sandbox',
     accounts: [...engine.accounts.values()].filter((a) => a.ownerSid === a.sid).map((a) => ({ sid: a.sid, authToken: a.authToken, friendlyName: a.friendlyName, test: a.test })),
     numbers: engine.numbers().map((n) => ({ phoneNumber: n.phoneNumber, sid: n.sid, accountSid: n.accountSid, type: n.type, smsUrl: n.smsUrl, serviceSid: n.serviceSid, keywordFiltering: n.keywordFiltering })),
+    latency: engine.latency,
+    mps: engine.mps,
     nextDueAt: engine.nextDueAt(),
   })));
   app.get('/_sandbox/phones', control(() => ({ phones: engine.phones.list() })));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../domain/clock.ts';
-import { TwilioApiError } from './format.ts';
+import { TwilioApiError, seededRandom } from './format.ts';
 import { dateSentRange, pageRequest, slicePage, v2010Page } from './resources.ts';
 import { DueQueue } from './scheduler.ts';
 
@@ -82,5 +82,28 @@ describe('DueQueue', () => {
     q.stop();
     clock.set(10_000);
     expect(q.runDue()).toBe(0);
+  });
+
+  it('keeps (due time, insertion) order over many tasks added out of order, some with equal times', () => {
+    const clock = new ManualClock(0);
+    const q = new DueQueue(clock, { mode: 'poll', pollMs: 60_000 });
+    const random = seededRandom(7);
+    const added: { at: number; i: number }[] = [];
+    const ran: number[] = [];
+    for (let i = 0; i < 2_000; i++) {
+      const at = Math.floor(random() * 300); // many ties
+      added.push({ at, i });
+      q.at(at, () => ran.push(i));
+    }
+    expect(q.size()).toBe(2_000);
+    clock.set(149);
+    q.runDue();
+    clock.set(300);
+    q.runDue();
+    const expected = added.sort((a, b) => a.at - b.at || a.i - b.i).map((x) => x.i);
+    expect(ran).toEqual(expected);
+    expect(q.size()).toBe(0);
+    expect(q.nextAt()).toBeNull();
+    q.stop();
   });
 });

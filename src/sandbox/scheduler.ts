@@ -19,7 +19,13 @@ export interface DueQueueOptions {
   onError?: (err: unknown) => void;
 }
 
+/** Whether task `a` runs before task `b`. */
+function before(a: Task, b: Task): boolean {
+  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+}
+
 export class DueQueue {
+  /** A binary min-heap on (at, seq): O(log n) to add or take, whatever the number of pending tasks. */
   private tasks: Task[] = [];
   private seq = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -42,21 +48,23 @@ export class DueQueue {
     }
   }
 
-  /** Run `run` at clock time `at` (or as soon as possible when already due). */
+  /** Run `run` at clock time `at` (or as soon as possible when already due). Same `at`: in the order added. */
   at(at: number, run: () => void): void {
     if (this.stopped) return;
+    const heap = this.tasks;
     const task: Task = { at, seq: ++this.seq, run };
-    // Binary insertion keeps (at, seq) order.
-    let lo = 0;
-    let hi = this.tasks.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      const t = this.tasks[mid]!;
-      if (t.at < at || (t.at === at && t.seq < task.seq)) lo = mid + 1;
-      else hi = mid;
+    // Sift up.
+    let i = heap.length;
+    heap.push(task);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const p = heap[parent]!;
+      if (p.at < at || p.at === at) break; // seq only grows, so an equal `at` above is older
+      heap[i] = p;
+      i = parent;
     }
-    this.tasks.splice(lo, 0, task);
-    this.arm();
+    heap[i] = task;
+    if (i === 0) this.arm();
   }
 
   /** Run every task due now (including ones that become due while running). Returns how many ran. */
@@ -64,7 +72,7 @@ export class DueQueue {
     let n = 0;
     const now = this.clock.now();
     while (this.tasks.length > 0 && this.tasks[0]!.at <= now && !this.stopped) {
-      const t = this.tasks.shift()!;
+      const t = this.take();
       n++;
       this.current = t.at;
       try {
@@ -95,6 +103,28 @@ export class DueQueue {
     if (this.poller) clearInterval(this.poller);
     this.timer = null;
     this.poller = null;
+  }
+
+  /** Remove and return the first task (the heap's root). */
+  private take(): Task {
+    const heap = this.tasks;
+    const top = heap[0]!;
+    const last = heap.pop()!;
+    const n = heap.length;
+    if (n === 0) return top;
+    // Sift `last` down from the root.
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const c = r < n && before(heap[r]!, heap[l]!) ? r : l;
+      if (!before(heap[c]!, last)) break;
+      heap[i] = heap[c]!;
+      i = c;
+    }
+    heap[i] = last;
+    return top;
   }
 
   private arm(): void {

@@ -1,8 +1,10 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import twilio from 'twilio';
 import { computeTwilioSignature } from '../providers/twilio/signature.ts';
 import { WebhookSender, parseWebhookReply, parseWebhookUrl } from './webhooks.ts';
-import { startReceiver } from './conformance-support.ts';
+import { startReceiver, until } from './conformance-support.ts';
 
 describe('parseWebhookUrl (connection overrides)', () => {
   it.each([
@@ -84,3 +86,52 @@ describe('signing', () => {
     }
   });
 });
+
+describe('timeouts', () => {
+  /** A server that accepts requests and never answers them. */
+  async function silent(): Promise<{ url: string; seen: () => number; close: () => Promise<void> }> {
+    let n = 0;
+    const server = createServer(() => void n++);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      seen: () => n,
+      close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    };
+  }
+
+  it('tt ends an attempt the server never answers; rt ends one whose headers do not come', async () => {
+    const srv = await silent();
+    const s = new WebhookSender();
+    try {
+      const started = Date.now();
+      const total = await s.attempt({ url: `${srv.url}/a#tt=200`, params: { A: '1' }, authToken: 'tok' }, 't1');
+      expect(total).toEqual({ ok: false, status: null, body: '', contentType: '', error: 'total time 200 ms exceeded' });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+      const read = await s.attempt({ url: `${srv.url}/b#rt=150`, params: { A: '1' }, authToken: 'tok' }, 't2');
+      expect(read).toMatchObject({ ok: false, status: null });
+      expect(read.error).toMatch(/headers timeout/i);
+      expect(srv.seen()).toBe(2);
+    } finally {
+      await s.close(0);
+      await srv.close();
+    }
+  });
+
+  it('tt also ends an attempt still waiting for a free connection (64 per origin, all busy)', async () => {
+    const srv = await silent();
+    const s = new WebhookSender();
+    try {
+      const busy = Array.from({ length: 64 }, (_, i) => s.attempt({ url: `${srv.url}/busy${i}#tt=15000`, params: {}, authToken: 'tok' }, `b${i}`));
+      await until(() => srv.seen() === 64, 'every connection busy');
+      const queued = await s.attempt({ url: `${srv.url}/queued#tt=300`, params: {}, authToken: 'tok' }, 'q');
+      expect(queued).toMatchObject({ ok: false, status: null, error: 'total time 300 ms exceeded' });
+      expect(srv.seen()).toBe(64); // it never reached the server
+      await s.close(0);
+      expect((await Promise.all(busy)).every((r) => !r.ok && r.status === null)).toBe(true);
+    } finally {
+      await srv.close();
+    }
+  });
+});
+

@@ -4,7 +4,7 @@
  * (`#ct=…&rt=…&tt=…&rc=…&rp=…`), and TwiML replies parsed from inbound-webhook responses.
  */
 import { randomUUID } from 'node:crypto';
-import { Agent, request } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import { computeTwilioSignature } from '../providers/twilio/signature.ts';
 
 export interface ConnectionOverrides {
@@ -22,11 +22,15 @@ export interface ConnectionOverrides {
 
 const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
 
+/** The overrides of a URL without a fragment (shared: read only). */
+const DEFAULT_OVERRIDES: Readonly<ConnectionOverrides> = Object.freeze({ ct: 5_000, rt: 15_000, tt: 15_000, rc: 1, rp: Object.freeze(['ct', 'rt']) as string[] });
+
 /** Split `https://host/path?q#ct=1000&rc=3` into the URL Twilio requests (and signs) and the overrides. */
 export function parseWebhookUrl(raw: string): { url: string; overrides: ConnectionOverrides } {
   const hash = raw.indexOf('#');
-  const url = hash >= 0 ? raw.slice(0, hash) : raw;
-  const frag = new URLSearchParams(hash >= 0 ? raw.slice(hash + 1) : '');
+  if (hash < 0) return { url: raw, overrides: DEFAULT_OVERRIDES };
+  const url = raw.slice(0, hash);
+  const frag = new URLSearchParams(raw.slice(hash + 1));
   const num = (k: string, def: number, lo: number, hi: number) => {
     const v = frag.get(k);
     const n = v === null ? NaN : Number(v);
@@ -35,10 +39,10 @@ export function parseWebhookUrl(raw: string): { url: string; overrides: Connecti
   return {
     url,
     overrides: {
-      ct: num('ct', 5_000, 100, 10_000),
-      rt: num('rt', 15_000, 100, 15_000),
-      tt: num('tt', 15_000, 100, 15_000),
-      rc: num('rc', 1, 0, 5),
+      ct: num('ct', DEFAULT_OVERRIDES.ct, 100, 10_000),
+      rt: num('rt', DEFAULT_OVERRIDES.rt, 100, 15_000),
+      tt: num('tt', DEFAULT_OVERRIDES.tt, 100, 15_000),
+      rc: num('rc', DEFAULT_OVERRIDES.rc, 0, 5),
       rp: (frag.get('rp') ?? 'ct,rt').split(',').map((s) => s.trim()).filter(Boolean),
     },
   };
@@ -74,42 +78,83 @@ export class WebhookSender {
     return a;
   }
 
-  async attempt(hook: SignedWebhook, token: string): Promise<WebhookAttemptResult> {
+  /**
+   * One POST, through undici's dispatcher directly: no AbortController, no response stream, the body collected as
+   * it comes. The total time (`tt`) aborts the request wherever it is (still queued for a connection, or under way).
+   */
+  attempt(hook: SignedWebhook, token: string): Promise<WebhookAttemptResult> {
     const { url, overrides } = parseWebhookUrl(hook.url);
-    const body = new URLSearchParams(hook.params).toString();
-    const signature = computeTwilioSignature(hook.authToken, url, hook.params);
-    const controller = new AbortController();
-    const total = setTimeout(() => controller.abort(new Error(`total time ${overrides.tt} ms exceeded`)), overrides.tt);
-    try {
-      const res = await request(url, {
-        method: 'POST',
-        dispatcher: this.agent(overrides.ct),
-        headers: {
-          'content-type': 'application/x-www-form-urlencoded',
-          'x-twilio-signature': signature,
-          'i-twilio-idempotency-token': token,
-          'user-agent': 'TwilioProxy/1.1',
-          'x-home-region': 'us1',
-          accept: '*/*',
-        },
-        body,
-        headersTimeout: overrides.rt,
-        bodyTimeout: overrides.rt,
-        signal: controller.signal,
-      });
-      const text = await res.body.text();
-      const ct = res.headers['content-type'];
-      return {
-        ok: res.statusCode >= 200 && res.statusCode < 300,
-        status: res.statusCode,
-        body: text,
-        contentType: (Array.isArray(ct) ? ct[0] : ct) ?? '',
+    return new Promise<WebhookAttemptResult>((resolve) => {
+      let settled = false;
+      let controller: Dispatcher.DispatchController | null = null;
+      let expired: Error | null = null;
+      let status = 0;
+      let contentType = '';
+      const chunks: Buffer[] = [];
+      const fail = (e: unknown) => finish({ ok: false, status: null, body: '', contentType: '', error: e instanceof Error ? e.message : String(e) });
+      const finish = (r: WebhookAttemptResult) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(total);
+        resolve(r);
       };
-    } catch (e) {
-      return { ok: false, status: null, body: '', contentType: '', error: e instanceof Error ? e.message : String(e) };
-    } finally {
-      clearTimeout(total);
-    }
+      const total = setTimeout(() => {
+        expired = new Error(`total time ${overrides.tt} ms exceeded`);
+        if (controller) controller.abort(expired);
+        else fail(expired); // still waiting for a connection: aborted as soon as it gets one
+      }, overrides.tt);
+      let target: URL;
+      try {
+        target = new URL(url);
+      } catch (e) {
+        fail(e);
+        return;
+      }
+      const body = new URLSearchParams(hook.params).toString();
+      const handler: Dispatcher.DispatchHandler = {
+        onRequestStart(c) {
+          controller = c;
+          if (expired) c.abort(expired);
+        },
+        onResponseStart(_c, statusCode, headers) {
+          status = statusCode;
+          const ct = headers['content-type'];
+          contentType = (Array.isArray(ct) ? ct[0] : ct) ?? '';
+        },
+        onResponseData(_c, chunk) {
+          chunks.push(chunk);
+        },
+        onResponseEnd() {
+          finish({ ok: status >= 200 && status < 300, status, body: chunks.length === 0 ? '' : Buffer.concat(chunks).toString('utf8'), contentType });
+        },
+        onResponseError(_c, err) {
+          fail(err);
+        },
+      };
+      try {
+        this.agent(overrides.ct).dispatch(
+          {
+            origin: target.origin,
+            path: `${target.pathname}${target.search}`,
+            method: 'POST',
+            headers: {
+              'content-type': 'application/x-www-form-urlencoded',
+              'x-twilio-signature': computeTwilioSignature(hook.authToken, url, hook.params),
+              'i-twilio-idempotency-token': token,
+              'user-agent': 'TwilioProxy/1.1',
+              'x-home-region': 'us1',
+              accept: '*/*',
+            },
+            body,
+            headersTimeout: overrides.rt,
+            bodyTimeout: overrides.rt,
+          },
+          handler,
+        );
+      } catch (e) {
+        fail(e);
+      }
+    });
   }
 
   /** Whether a failed attempt is retried under the URL's retry policy. */
